@@ -1,0 +1,140 @@
+"""The `sfumato` command. Every expected failure is one `error: ...` line on stderr and exit code 2;
+outputs are written to a temporary name and renamed, so a failed run leaves nothing behind."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, registry
+from .errors import SfumatoError
+from .imageio import read_image, read_mask, write_image
+
+
+def _float_arg(lo: float, hi: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sfumato", description="Neural style transfer and inpainting, offline.")
+    p.add_argument("--version", action="version", version=f"sfumato {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("stylize", help="repaint an image in a painting's style")
+    s.add_argument("input", type=Path)
+    s.add_argument("-o", "--output", type=Path, help="output file (default: INPUT_stylized.png)")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--style", help="built-in style name or index, or a blend NAME:W,NAME:W (see `sfumato styles`)")
+    g.add_argument("--style-image", type=Path, help="any picture to use as the style")
+    s.add_argument("--strength", type=_float_arg(0, 1), default=1.0, help="0..1 (default 1)")
+    s.add_argument("--preserve-colors", action="store_true", help="stylized luminance, original colours")
+    s.add_argument("--scale", type=_float_arg(0.25, 8), default=1.0,
+                   help="texture size: >1 bigger brush strokes, <1 finer (default 1)")
+    s.add_argument("--mask", type=Path, help="greyscale mask, white = stylize, grey = partial")
+    s.add_argument("--device", choices=registry.DEVICES, default="auto")
+    s.add_argument("--tile", type=int, default=1024, help="tile size for large images (network pixels)")
+
+    st = sub.add_parser("styles", help="list the built-in styles")
+    st.add_argument("--sheet", type=Path, help="write a contact sheet of every style on one photo")
+    st.add_argument("--photo", type=Path, help="photo for the sheet (default: the bundled sample)")
+    st.add_argument("--device", choices=registry.DEVICES, default="auto")
+
+    m = sub.add_parser("models", help="list installed models")
+    m.add_argument("--verify", action="store_true", help="re-hash every model file against the manifest")
+
+    sub.add_parser("doctor", help="versions, providers, and whether CUDA really works")
+    return p
+
+
+def cmd_stylize(a) -> int:
+    from .styletransfer import StylizeOptions, stylize
+    image = read_image(a.input)
+    mask = read_mask(a.mask, (image.shape[1], image.shape[0])) if a.mask else None
+    options = StylizeOptions(style=a.style, strength=a.strength, preserve_colors=a.preserve_colors, scale=a.scale,
+                             device=a.device, tile=a.tile,
+                             style_image=read_image(a.style_image, "style image") if a.style_image else None)
+    output = a.output or a.input.with_name(f"{a.input.stem}_stylized.png")
+    t0 = time.perf_counter()
+    result = stylize(image, options, mask=mask)
+    seconds = time.perf_counter() - t0
+    write_image(output, result)
+    print(f"{a.input} -> {output} ({image.shape[1]}x{image.shape[0]}, {seconds:.2f}s)")
+    return 0
+
+
+def cmd_styles(a) -> int:
+    from .styletransfer import style_table
+    for s in style_table():
+        print(f"{s['index']:3d}  {s['name']}" + (f"  ({s['source']})" if s.get("source") else ""))
+    if a.sheet:
+        from .sheet import contact_sheet
+        photo = read_image(a.photo or Path(__file__).parent / "samples" / "coffee.jpg", "photo")
+        write_image(a.sheet, contact_sheet(photo, device=a.device))
+        print(f"contact sheet -> {a.sheet}")
+    return 0
+
+
+def cmd_models(a) -> int:
+    failed = []
+    print(f"{'name':22s} {'task':13s} {'size':>9s}  {'licence':12s} sha256")
+    for name, model in registry.all_models().items():
+        e = model.entry
+        status = ""
+        if a.verify:
+            registry.forget_verified()
+            try:
+                registry.verify(model)
+                status = "  verified"
+            except SfumatoError as exc:
+                failed.append(str(exc))
+                status = "  FAILED"
+        print(f"{name:22s} {e['task']:13s} {e['bytes'] / 1e6:6.2f} MB  {e['licence']:12s} {e['sha256']}{status}")
+    if failed:
+        raise SfumatoError(failed[0] + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
+    return 0
+
+
+def cmd_doctor(a) -> int:
+    import platform
+
+    import onnxruntime as ort
+    import PIL
+    print(f"sfumato {__version__}, Python {platform.python_version()} on {platform.platform()}")
+    print(f"numpy {np.__version__}, pillow {PIL.__version__}, onnxruntime {ort.__version__} ({ort.get_device()})")
+    print(f"providers available: {', '.join(ort.get_available_providers())}")
+    works, why = registry.cuda_status()
+    print(f"CUDA: {'yes' if works else 'no'} - {why}")
+    if not works:
+        print(f"  to use a GPU: {registry.CUDA_HELP}")
+    print(f"models: {len(registry.all_models())} installed; user models in {registry.user_dir() / 'models'}")
+    return 0
+
+
+COMMANDS = {"stylize": cmd_stylize, "styles": cmd_styles, "models": cmd_models, "doctor": cmd_doctor}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SfumatoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

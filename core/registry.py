@@ -1,0 +1,188 @@
+"""Model registry: the manifest (task, I/O convention, licence, sha256 per model), sha256 checks
+before first use, execution-provider choice and a session cache per (model, provider).
+
+Shipped models live in core/models (manifest.json); models a user adds live in the user models
+folder ($SFUMATO_HOME/models, default ~/.local/share/sfumato/models) with a manifest of their own.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import SfumatoError
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "models"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def user_dir() -> Path:
+    home = os.environ.get("SFUMATO_HOME")
+    return Path(home) if home else Path.home() / ".local" / "share" / "sfumato"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: Path
+    entry: dict = field(hash=False, compare=False)
+
+    @property
+    def task(self) -> str:
+        return self.entry["task"]
+
+    @property
+    def kind(self) -> str:
+        return self.entry.get("kind", "")
+
+
+def _read_manifest(folder: Path) -> dict:
+    path = folder / "manifest.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())["models"]
+    except (ValueError, KeyError) as exc:
+        raise SfumatoError(f"model manifest {path} is damaged ({exc}); reinstall or rebuild the models") from None
+
+
+def all_models() -> dict[str, ModelInfo]:
+    """Shipped models first; a user model of the same name takes precedence (e.g. a retrained style table)."""
+    found = {}
+    for folder in (SHIPPED_DIR, user_dir() / "models"):
+        for name, entry in _read_manifest(folder).items():
+            found[name] = ModelInfo(name, folder / entry["file"], entry)
+    return found
+
+
+def get_model(name: str) -> ModelInfo:
+    models = all_models()
+    if name not in models:
+        known = ", ".join(sorted(models)) or "none"
+        raise SfumatoError(f"unknown model {name!r} (installed: {known}); see `sfumato models`")
+    return models[name]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+_verified: set[tuple[str, float]] = set()
+
+
+def verify(model: ModelInfo) -> None:
+    """Refuse a missing file or one whose sha256 differs from the manifest (checked once per file version)."""
+    if not model.path.exists():
+        raise SfumatoError(f"model file missing: {model.path}; reinstall Sfumato or rebuild it with "
+                           f"`{model.entry.get('built_by', 'python -m export build styles')}`")
+    key = (str(model.path), model.path.stat().st_mtime)
+    if key in _verified:
+        return
+    got = sha256_file(model.path)
+    if got != model.entry["sha256"]:
+        raise SfumatoError(f"model file {model.path} is damaged or was replaced (sha256 {got[:12]}…, manifest says "
+                           f"{model.entry['sha256'][:12]}…); reinstall Sfumato or rebuild the model")
+    _verified.add(key)
+
+
+def forget_verified() -> None:
+    _verified.clear()
+
+
+# --- providers ---------------------------------------------------------------------------------
+
+def _ort():
+    import onnxruntime as ort
+    ort.set_default_logger_severity(3)  # a failed CUDA load is reported by us, not as a log flood
+    return ort
+
+
+CUDA_HELP = ("install the CUDA runtime onnxruntime-gpu was built for and cuDNN 9 (e.g. `pip install \"onnxruntime-gpu[cuda,cudnn]\"`) "
+             "and an NVIDIA driver, or use --device cpu")
+
+
+@lru_cache(maxsize=1)
+def cuda_status() -> tuple[bool, str]:
+    """(works, explanation): does a real session run on CUDA? Checked once per process."""
+    ort = _ort()
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False, "this onnxruntime build has no CUDA provider (install onnxruntime-gpu)"
+    import importlib.util
+    if hasattr(ort, "preload_dlls") and importlib.util.find_spec("nvidia") is not None:
+        try:
+            ort.preload_dlls()  # CUDA/cuDNN installed as nvidia-* pip packages (onnxruntime-gpu[cuda,cudnn])
+        except Exception:  # noqa: BLE001 - best effort; the probe below decides
+            pass
+    model = get_model("styles26")
+    ort.set_default_logger_severity(4)
+    try:
+        sess = ort.InferenceSession(str(model.path), providers=["CUDAExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001
+        return False, f"CUDA provider failed to start: {str(exc).splitlines()[0]}"
+    finally:
+        ort.set_default_logger_severity(3)
+    if sess.get_providers()[0] != "CUDAExecutionProvider":
+        return False, f"CUDA libraries could not be loaded ({_missing_cuda_libs()})"
+    return True, "CUDA works"
+
+
+def _missing_cuda_libs() -> str:
+    import ctypes
+    missing = []
+    import onnxruntime
+    # onnxruntime-gpu 1.2x links CUDA 12, 1.3x CUDA 13; both use cuDNN 9
+    cuda = "13" if tuple(int(p) for p in onnxruntime.__version__.split(".")[:2]) >= (1, 30) else "12"
+    for lib in ("libcuda.so.1", f"libcudart.so.{cuda}", f"libcublasLt.so.{cuda}", f"libcublas.so.{cuda}",
+                "libcudnn.so.9"):
+        try:
+            ctypes.CDLL(lib)
+        except OSError:
+            missing.append(lib)
+    return "missing: " + ", ".join(missing) if missing else "libraries found but the provider did not start"
+
+
+def providers_for(device: str) -> list[str]:
+    if device not in DEVICES:
+        raise SfumatoError(f"unknown device {device!r}; use auto, cpu or cuda")
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    works, why = cuda_status()
+    if works:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "cuda":
+        raise SfumatoError(f"--device cuda: {why}; {CUDA_HELP}")
+    return ["CPUExecutionProvider"]
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+_sessions: dict[tuple[str, str, str], object] = {}
+_lock = threading.Lock()
+
+
+def session(name: str, device: str = "auto"):
+    """A cached onnxruntime session for model `name` on `device`."""
+    providers = providers_for(device)
+    model = get_model(name)
+    key = (name, str(model.path), providers[0])
+    with _lock:
+        if key not in _sessions:
+            verify(model)
+            ort = _ort()
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            _sessions[key] = ort.InferenceSession(str(model.path), opts, providers=providers)
+        return _sessions[key]
+
+
+def clear_sessions() -> None:
+    with _lock:
+        _sessions.clear()

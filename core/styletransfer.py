@@ -1,0 +1,166 @@
+"""Stylization: named built-in styles and blends (conditional instance norm network), any picture as
+the style (Magenta arbitrary network), strength, colour preservation, texture scale, masks, alpha.
+
+Model adapters (one small class per model family) convert between the core's pixel convention
+(H x W x 3 float32 RGB 0..1) and each network's tensors; the tiling engine makes any size work.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import registry
+from .errors import SfumatoError
+from .pixels import from_float, keep_colours, resize, split_channels, to_float
+from .tiling import stylize_tiled
+
+STYLE_TABLE = "styles26"  # the built-in style table; a user model of this name (with new styles) replaces it
+PREDICTOR_SIZE = 256
+
+
+# --- model adapters -----------------------------------------------------------------------------
+
+class _NormStatsAdapter:
+    """Our stylization ONNX convention: image [1,3,H,W] 0..1 (H, W multiples of 4) + conditioning +
+    norm_stats/stats_mix in, stylized + stats out (see export/nets/norm.py)."""
+
+    def __init__(self, model: str, device: str, conditioning: dict[str, np.ndarray]):
+        self.session = registry.session(model, device)
+        self.conditioning = conditioning
+        self.stats_size = registry.get_model(model).entry["stats_size"]
+
+    def run(self, image: np.ndarray, stats: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        h, w = image.shape[:2]
+        ph, pw = (-h) % 4, (-w) % 4
+        if ph or pw:
+            mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
+            image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
+        feeds = {
+            "image": np.ascontiguousarray(image.transpose(2, 0, 1)[None], np.float32),
+            "norm_stats": stats if stats is not None else np.zeros(self.stats_size, np.float32),
+            "stats_mix": np.array([1.0 if stats is not None else 0.0], np.float32),
+            **self.conditioning,
+        }
+        out, new_stats = self.session.run(None, feeds)
+        return out[0].transpose(1, 2, 0)[:h, :w], new_stats
+
+
+def style_table() -> list[dict]:
+    """[{index, name, ...}] of the built-in (and user-trained) styles."""
+    return registry.get_model(STYLE_TABLE).entry["styles"]
+
+
+def parse_style(spec: str) -> np.ndarray:
+    """"starry-night", "7", or a blend "starry-night:0.7,7:0.3" -> normalised weights over the table."""
+    styles = style_table()
+    by_name = {s["name"].lower(): s["index"] for s in styles}
+    weights = np.zeros(len(styles), np.float32)
+    for part in [p.strip() for p in spec.split(",") if p.strip()] or [""]:
+        name, _, weight = part.rpartition(":") if re.search(r":[-+0-9.eE]+$", part) else (part, "", "1")
+        key = name.strip().lower()
+        if key.isdigit() and int(key) < len(styles):
+            index = int(key)
+        elif key in by_name:
+            index = by_name[key]
+        else:
+            raise SfumatoError(f"unknown style {name.strip()!r}; `sfumato styles` lists the names "
+                               f"(or use an index 0-{len(styles) - 1})")
+        try:
+            weights[index] += float(weight)
+        except ValueError:
+            raise SfumatoError(f"bad weight in style {part!r}; write blends as NAME:W,NAME:W") from None
+    if (weights < 0).any() or weights.sum() <= 0:
+        raise SfumatoError(f"style weights in {spec!r} must be non-negative and not all zero")
+    return weights / weights.sum()
+
+
+def style_vector(style_image: np.ndarray, device: str = "auto") -> np.ndarray:
+    """Any picture -> the arbitrary network's 100-d style vector (centre square at 256 px, as trained)."""
+    colour, _ = split_channels(style_image)
+    colour = to_float(colour)
+    h, w = colour.shape[:2]
+    side = min(h, w)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    square = resize(colour[y0:y0 + side, x0:x0 + side], (PREDICTOR_SIZE, PREDICTOR_SIZE))
+    sess = registry.session("arbitrary_predict", device)
+    return sess.run(None, {"style_image": np.ascontiguousarray(square[None], np.float32)})[0].reshape(1, -1)
+
+
+# --- the operation ------------------------------------------------------------------------------
+
+@dataclass
+class StylizeOptions:
+    style: str | None = None            # built-in name/index or blend
+    style_image: np.ndarray | None = None  # any picture as the style (arbitrary network)
+    strength: float = 1.0               # 0 = original, 1 = full style
+    preserve_colors: bool = False       # stylized luminance, original colours
+    scale: float = 1.0                  # texture size: the net runs at image size / scale
+    device: str = "auto"
+    tile: int = 1024                    # tile side (network pixels) for large images
+    stats_side: int = 1024              # long side of the pass that sets global norm stats
+
+
+def check_options(o: StylizeOptions) -> None:
+    if (o.style is None) == (o.style_image is None):
+        raise SfumatoError("give exactly one of a style name (--style) or a style image (--style-image)")
+    if not 0.0 <= o.strength <= 1.0:
+        raise SfumatoError(f"strength must be between 0 and 1, got {o.strength}")
+    if not 0.25 <= o.scale <= 8.0:
+        raise SfumatoError(f"scale must be between 0.25 and 8, got {o.scale}")
+    if o.tile < 128 or o.tile % 4:
+        raise SfumatoError(f"tile must be a multiple of 4 and at least 128, got {o.tile}")
+
+
+def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None = None,
+            out: np.ndarray | None = None) -> np.ndarray:
+    """Stylize an H x W[x C] image array (uint8, uint16 or float; grey, RGB or with alpha).
+
+    Returns an array of the same shape and dtype (written into `out` when given). Alpha is copied;
+    where `mask` (H x W float 0..1) is 0 the input pixels are returned bit for bit, grey values blend.
+    """
+    check_options(options)
+    colour, alpha = split_channels(image)
+    h, w = colour.shape[:2]
+    if mask is not None and mask.shape != (h, w):
+        raise SfumatoError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is {w}x{h}")
+    if mask is not None and not mask.any():
+        raise SfumatoError("the mask is empty (all black): nothing to stylize")
+    out = np.empty_like(image) if out is None else out
+
+    if options.style is not None:
+        net = _NormStatsAdapter(STYLE_TABLE, options.device, {"style_weights": parse_style(options.style)})
+        pixel_strength = options.strength
+    else:
+        vec = style_vector(options.style_image, options.device)
+        if options.strength < 1.0:  # interpolate in style space between the photo's own style and the painting's
+            vec = options.strength * vec + (1.0 - options.strength) * style_vector(colour, options.device)
+        net = _NormStatsAdapter("arbitrary_transform", options.device, {"style": vec.astype(np.float32)})
+        pixel_strength = 1.0
+
+    grey = image.ndim == 2 or image.shape[2] in (1, 2)
+
+    def emit(y0: int, y1: int, stylized: np.ndarray) -> None:
+        original = to_float(colour[y0:y1])
+        result = keep_colours(stylized, original) if options.preserve_colors else stylized
+        if pixel_strength < 1.0:
+            result = original + pixel_strength * (result - original)
+        m = None if mask is None else mask[y0:y1, :, None]
+        if m is not None:
+            result = original + m * (result - original)
+        if grey:
+            result = result.mean(axis=2, keepdims=True)
+        stored = from_float(result, image.dtype)
+        rows = out[y0:y1] if out.ndim == 3 else out[y0:y1, :, None]
+        src = image[y0:y1] if image.ndim == 3 else image[y0:y1, :, None]
+        nc = stored.shape[2]
+        rows[:, :, :nc] = stored
+        if m is not None:  # untouched pixels: the input's own bits, not a round trip through float
+            keep = m[:, :, 0] <= 0.0
+            rows[keep, :nc] = src[keep, :nc]
+        if alpha is not None:
+            rows[:, :, -1] = src[:, :, -1]
+
+    stylize_tiled(net, colour, emit, scale=options.scale, tile=options.tile, stats_side=options.stats_side)
+    return out
