@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
 
 def main(argv=None) -> int:
@@ -12,7 +11,6 @@ def main(argv=None) -> int:
     build = sub.add_parser("build", help="build shipped models from their sources")
     build.add_argument("what", choices=["styles"], help="styles: the 26-style net and the arbitrary-style pair")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", module=r"torch\..*")  # tracer chatter during ONNX export
     if args.command == "build" and args.what == "styles":
         from .build import build_styles
         build_styles()

@@ -20,12 +20,6 @@ CIN_IO = ("inputs: image float32 [1,3,H,W] RGB 0..1 (H,W multiples of 4), style_
           "outputs: stylized float32 [1,3,H,W] 0..1, norm_stats float32 [N]")
 
 
-def _probe_image(h: int, w: int) -> np.ndarray:
-    """A real photo (deterministic, bundled with scikit-image style data) when available, else noise."""
-    rng = np.random.default_rng(0)
-    return rng.random((1, 3, h, w), dtype=np.float32)
-
-
 def export_cin(net, name: str, styles: list[dict], models_dir=MODELS_DIR, extra: dict | None = None) -> dict:
     n = stats_size(net)
     s = net.n_styles
@@ -34,10 +28,12 @@ def export_cin(net, name: str, styles: list[dict], models_dir=MODELS_DIR, extra:
     export_onnx(net, args, path, ["image", "style_weights", "norm_stats", "stats_mix"], ["stylized", "stats"],
                 {"image": {2: "h", 3: "w"}, "stylized": {2: "h", 3: "w"}},
                 {"name": name, "task": "stylize", "io": CIN_IO, "licence": LICENCE, "source": ORIGIN})
-    x = _probe_image(96, 128)
+    x = _photo(96, 128)
     w = np.zeros(s, np.float32)
     w[[0, s - 1]] = 0.5
-    stats = np.random.default_rng(1).random(n).astype(np.float32)
+    with torch.no_grad():  # realistic given stats: those of another view of the image
+        stats = net(torch.from_numpy(x[:, :, ::2, ::2].copy()), torch.from_numpy(w), torch.zeros(n), torch.zeros(1))[1]
+    stats = stats.numpy()
     parity = max(torch_vs_onnx(net, path, {"image": x, "style_weights": w, "norm_stats": np.zeros(n, np.float32),
                                            "stats_mix": np.zeros(1, np.float32)}),
                  torch_vs_onnx(net, path, {"image": x, "style_weights": w, "norm_stats": stats,
@@ -48,7 +44,7 @@ def export_cin(net, name: str, styles: list[dict], models_dir=MODELS_DIR, extra:
     return update_manifest(name, entry, models_dir)
 
 
-def build_styles() -> None:
+def build_styles(models_dir=MODELS_DIR) -> None:
     original = source.load_original("multistyle26")
     net = importers.import_cin_style(original)
     styles = [{"index": i, "name": STYLE_NAMES[i]} for i in range(net.n_styles)]
@@ -61,14 +57,14 @@ def build_styles() -> None:
         with torch.no_grad():
             ours = net(torch.from_numpy(x), torch.from_numpy(w), torch.zeros(stats_size(net)), torch.zeros(1))[0]
         diffs.append(float(np.abs(ours.numpy() - ref).mean()))
-    entry = export_cin(net, "styles26", styles, extra={
+    entry = export_cin(net, "styles26", styles, models_dir, extra={
         "original_vs_ours": {"mean_abs_0_1": max(diffs), "note": "worst style of 26, float original"}})
     print(f"styles26: torch vs onnx max |d| {entry['parity']['torch_vs_onnx_max_abs']:.2e}, "
           f"original vs ours worst mean |d| {max(diffs) * 255:.4f}/255")
 
     predictor = importers.import_predictor(source.load_original("arbitrary_predict"))
     transformer = importers.import_transformer(source.load_original("arbitrary_transform"))
-    build_arbitrary(predictor, transformer)
+    build_arbitrary(predictor, transformer, models_dir)
 
 
 def _photo(h: int, w: int) -> np.ndarray:
@@ -78,10 +74,10 @@ def _photo(h: int, w: int) -> np.ndarray:
     return (np.asarray(img, np.float32) / 255).transpose(2, 0, 1)[None].copy()
 
 
-def build_arbitrary(predictor, transformer) -> None:
+def build_arbitrary(predictor, transformer, models_dir=MODELS_DIR) -> None:
     io_p = ("inputs: style_image float32 [1,256,256,3] RGB 0..1 (NHWC, as the original); "
             "outputs: style float32 [1,100]")
-    path = MODELS_DIR / "arbitrary_predict.onnx"
+    path = models_dir / "arbitrary_predict.onnx"
     export_onnx(predictor, (torch.rand(1, PREDICTOR_SIZE, PREDICTOR_SIZE, 3),), path, ["style_image"], ["style"], {},
                 {"name": "arbitrary_predict", "task": "style-encode", "io": io_p, "licence": LICENCE, "source": ORIGIN})
     s = np.random.default_rng(2).random((1, PREDICTOR_SIZE, PREDICTOR_SIZE, 3), dtype=np.float32)
@@ -90,7 +86,7 @@ def build_arbitrary(predictor, transformer) -> None:
     with torch.no_grad():
         our_vec = predictor(torch.from_numpy(s)).numpy()
     p_orig = float(np.abs(our_vec - ref_vec).mean())
-    update_manifest("arbitrary_predict", {
+    update_manifest("arbitrary_predict", models_dir=models_dir, entry={
         "file": path.name, "task": "style-encode", "kind": "magenta-predictor", "io": io_p, "licence": LICENCE,
         "source": ORIGIN, "built_by": build_command(), "parity": {"torch_vs_onnx_max_abs": p_parity},
         "original_vs_ours": {"style_vector_mean_abs": p_orig,
@@ -99,7 +95,7 @@ def build_arbitrary(predictor, transformer) -> None:
     io_t = ("inputs: image float32 [1,3,H,W] RGB 0..1 (H,W multiples of 4), style float32 [1,100], norm_stats "
             "float32 [N], stats_mix float32 [1]; outputs: stylized float32 [1,3,H,W] 0..1, norm_stats float32 [N]")
     n = stats_size(transformer)
-    path = MODELS_DIR / "arbitrary_transform.onnx"
+    path = models_dir / "arbitrary_transform.onnx"
     export_onnx(transformer, (torch.rand(1, 3, 64, 64), torch.rand(1, STYLE_DIM), torch.zeros(n), torch.zeros(1)), path,
                 ["image", "style", "norm_stats", "stats_mix"], ["stylized", "stats"],
                 {"image": {2: "h", 3: "w"}, "stylized": {2: "h", 3: "w"}},
@@ -112,7 +108,7 @@ def build_arbitrary(predictor, transformer) -> None:
                     "mobilenet_conv/Conv/BiasAdd": ref_vec.reshape(1, 1, 1, -1)})[0]
     ours = run_onnx(path, {**feeds, "style": ref_vec})[0].transpose(0, 2, 3, 1)
     t_orig = float(np.abs(ours - ref).mean())
-    update_manifest("arbitrary_transform", {
+    update_manifest("arbitrary_transform", models_dir=models_dir, entry={
         "file": path.name, "task": "stylize", "kind": "magenta-transformer", "io": io_t, "licence": LICENCE,
         "source": ORIGIN, "built_by": build_command(), "stats_size": n, "style_dim": STYLE_DIM,
         "parity": {"torch_vs_onnx_max_abs": t_parity},

@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import SAMPLES, run_cli
+
+
+def _one_error_line(result):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_stylize_writes_the_output(tmp_path):
+    out = tmp_path / "out.png"
+    r = run_cli("stylize", SAMPLES / "coffee.jpg", "--style", "starry-blue", "-o", out)
+    assert r.returncode == 0, r.stderr
+    img = np.asarray(Image.open(out))
+    assert img.shape == (400, 600, 3)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_every_option_together(tmp_path):
+    mask = tmp_path / "mask.png"
+    m = np.zeros((400, 600), np.uint8)
+    m[50:350, 100:500] = 255
+    Image.fromarray(m).save(mask)
+    out = tmp_path / "out.png"
+    r = run_cli("stylize", SAMPLES / "coffee.jpg", "--style", "starry-blue:0.6,crimson:0.4", "--strength", "0.8",
+                "--preserve-colors", "--scale", "1.5", "--mask", mask, "--device", "cpu", "-o", out)
+    assert r.returncode == 0, r.stderr
+    before = np.asarray(Image.open(SAMPLES / "coffee.jpg"))
+    after = np.asarray(Image.open(out))
+    assert np.array_equal(after[m == 0], before[m == 0])
+    assert np.abs(after[m == 255].astype(int) - before[m == 255]).mean() > 5
+
+
+def test_style_image_and_default_output_name(tmp_path):
+    src = tmp_path / "photo.jpg"
+    src.write_bytes((SAMPLES / "coffee.jpg").read_bytes())
+    r = run_cli("stylize", src, "--style-image", SAMPLES / "starry_night.jpg")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "photo_stylized.png").exists()
+
+
+@pytest.mark.parametrize("case", ["missing", "junk", "tiny", "unknown-style", "bad-mask", "missing-style-image",
+                                  "bad-output-folder"])
+def test_bad_input_exit_2_one_line_nothing_written(tmp_path, case):
+    out = tmp_path / "out.png"
+    src = SAMPLES / "coffee.jpg"
+    extra = ["--style", "starry-blue"]
+    if case == "missing":
+        src = tmp_path / "nope.jpg"
+    elif case == "junk":
+        src = tmp_path / "junk.jpg"
+        src.write_text("not an image")
+    elif case == "tiny":
+        src = tmp_path / "tiny.png"
+        Image.new("RGB", (16, 16)).save(src)
+    elif case == "unknown-style":
+        extra = ["--style", "mona-lisa"]
+    elif case == "bad-mask":
+        mask = tmp_path / "mask.png"
+        Image.new("L", (10, 400)).save(mask)
+        extra += ["--mask", mask]
+    elif case == "missing-style-image":
+        extra = ["--style-image", tmp_path / "nope.jpg"]
+    elif case == "bad-output-folder":
+        out = tmp_path / "no" / "such" / "out.png"
+    line = _one_error_line(run_cli("stylize", src, *extra, "-o", out))
+    assert len(line) < 300
+    written = [p for p in tmp_path.rglob("*") if p.name.startswith("out") or p.suffix == ".part"]
+    assert written == []
+
+
+def test_cuda_request_without_cuda_is_a_clear_error(tmp_path):
+    from core import registry
+    if registry.cuda_status()[0]:
+        pytest.skip("CUDA works here")
+    line = _one_error_line(run_cli("stylize", SAMPLES / "coffee.jpg", "--style", "crimson", "--device", "cuda",
+                                   "-o", tmp_path / "out.png"))
+    assert "cuda" in line.lower() and ("missing" in line or "install" in line)
+
+
+def test_styles_lists_names_and_writes_a_sheet(tmp_path):
+    r = run_cli("styles", "--sheet", tmp_path / "sheet.png")
+    assert r.returncode == 0, r.stderr
+    assert "starry-blue" in r.stdout and "ink-comic" in r.stdout
+    sheet = np.asarray(Image.open(tmp_path / "sheet.png"))
+    assert sheet.shape[0] > 800 and sheet.shape[1] > 1000
+
+
+def test_models_verify_and_tamper_detection(tmp_path):
+    r = run_cli("models", "--verify")
+    assert r.returncode == 0, r.stderr
+    assert "styles26" in r.stdout and "Apache-2.0" in r.stdout and r.stdout.count("verified") >= 3
+    # a user model whose file does not match its manifest sha256
+    import json
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "broken.onnx").write_bytes(b"not the model")
+    (home / "models" / "manifest.json").write_text(json.dumps({"models": {"broken": {
+        "file": "broken.onnx", "task": "stylize", "licence": "MIT", "sha256": "0" * 64, "bytes": 13}}}))
+    r = run_cli("models", "--verify", env={"SFUMATO_HOME": str(home)})
+    assert "broken" in _one_error_line(r)
+
+
+def test_doctor_reports_providers_and_cuda():
+    r = run_cli("doctor")
+    assert r.returncode == 0, r.stderr
+    assert "CPUExecutionProvider" in r.stdout and "CUDA:" in r.stdout

@@ -1,0 +1,102 @@
+"""The export path: our PyTorch modules vs the ONNX we ship, and vs the original models."""
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
+from core.registry import SHIPPED_DIR  # noqa: E402
+from export import importers, source  # noqa: E402
+from export.nets.norm import stats_size  # noqa: E402
+from export.onnx_export import run_onnx  # noqa: E402
+
+MANIFEST = json.loads((SHIPPED_DIR / "manifest.json").read_text())["models"]
+
+
+@pytest.fixture(scope="module")
+def nets():
+    return {"styles26": importers.import_cin_style(source.load_original("multistyle26")),
+            "arbitrary_predict": importers.import_predictor(source.load_original("arbitrary_predict")),
+            "arbitrary_transform": importers.import_transformer(source.load_original("arbitrary_transform"))}
+
+
+def _photo(h, w):
+    from export.build import _photo
+    return _photo(h, w)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (100, 148)])
+def test_styles26_module_matches_shipped_onnx(nets, size):
+    net = nets["styles26"]
+    x = _photo(*[s // 4 * 4 for s in size])
+    w = np.zeros(26, np.float32)
+    w[[3, 19]] = 0.5
+    feeds = {"image": x, "style_weights": w, "norm_stats": np.zeros(stats_size(net), np.float32),
+             "stats_mix": np.zeros(1, np.float32)}
+    with torch.no_grad():
+        ref, ref_stats = net(*[torch.from_numpy(v) for v in feeds.values()])
+    got, got_stats = run_onnx(SHIPPED_DIR / "styles26.onnx", feeds)
+    assert np.abs(ref.numpy() - got).max() <= 1e-4
+    assert np.allclose(ref_stats.numpy(), got_stats, rtol=1e-4, atol=1e-4)
+    # given stats are honoured: feeding the stats back with mix=1 reproduces the same image
+    again = run_onnx(SHIPPED_DIR / "styles26.onnx", {**feeds, "norm_stats": got_stats,
+                                                      "stats_mix": np.ones(1, np.float32)})[0]
+    assert np.abs(again - got).max() <= 1e-4
+
+
+def test_styles26_matches_the_original_model(nets):
+    x = _photo(128, 160)
+    for i in (0, 7, 19, 25):
+        w = np.eye(26, dtype=np.float32)[i]
+        ref = run_onnx(source.wheel_model_bytes("multistyle26"), {"image": x, "style_weights": w})[0]
+        ours = run_onnx(SHIPPED_DIR / "styles26.onnx", {"image": x, "style_weights": w,
+                                                        "norm_stats": np.zeros(MANIFEST["styles26"]["stats_size"], np.float32),
+                                                        "stats_mix": np.zeros(1, np.float32)})[0]
+        assert np.abs(ref - ours).mean() <= 1 / 255
+
+
+def test_arbitrary_pair_matches_shipped_onnx_and_runs_at_any_size(nets):
+    pred, tr = nets["arbitrary_predict"], nets["arbitrary_transform"]
+    s = np.random.default_rng(0).random((1, 256, 256, 3), dtype=np.float32)
+    with torch.no_grad():
+        vec = pred(torch.from_numpy(s)).numpy()
+    assert np.abs(run_onnx(SHIPPED_DIR / "arbitrary_predict.onnx", {"style_image": s})[0] - vec).max() <= 1e-4
+    n = stats_size(tr)
+    for h, w in ((96, 96), (200, 328)):  # dynamic H and W, not the original's fixed 384
+        x = _photo(h, w)
+        feeds = {"image": x, "style": vec, "norm_stats": np.zeros(n, np.float32), "stats_mix": np.zeros(1, np.float32)}
+        with torch.no_grad():
+            ref = tr(*[torch.from_numpy(v) for v in feeds.values()])[0].numpy()
+        got = run_onnx(SHIPPED_DIR / "arbitrary_transform.onnx", feeds)[0]
+        assert got.shape == (1, 3, h, w) and np.abs(ref - got).max() <= 1e-4
+
+
+def test_arbitrary_pair_is_close_to_the_int8_original(nets):
+    """The original runs with int8 activation fake-quant, which we drop; the figure goes in the manifest."""
+    assert MANIFEST["arbitrary_predict"]["original_vs_ours"]["style_vector_mean_abs"] < 0.05
+    assert MANIFEST["arbitrary_transform"]["original_vs_ours"]["mean_abs_0_1"] < 20 / 255
+
+
+def test_shipped_models_carry_metadata_and_dynamic_sizes():
+    for name, entry in MANIFEST.items():
+        model = onnx.load(str(SHIPPED_DIR / entry["file"]))
+        meta = {p.key: p.value for p in model.metadata_props}
+        assert meta["name"] == name and meta["licence"] == entry["licence"] and meta["task"] == entry["task"]
+        assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+        assert entry["built_by"].startswith("python -m export ") and len(entry["sha256"]) == 64
+        if entry["task"] == "stylize":
+            dims = model.graph.input[0].type.tensor_type.shape.dim
+            assert [d.dim_param for d in dims[2:]] == ["h", "w"]
+    assert (SHIPPED_DIR / "NOTICE").read_text().count("Apache License 2.0") == 1
+
+
+def test_build_is_reproducible(tmp_path):
+    """`python -m export build styles` rebuilds byte-identical files to those shipped."""
+    from export.build import build_styles
+    build_styles(tmp_path)
+    rebuilt = json.loads((tmp_path / "manifest.json").read_text())["models"]
+    for name in ("styles26", "arbitrary_predict", "arbitrary_transform"):
+        assert rebuilt[name]["sha256"] == MANIFEST[name]["sha256"], name

@@ -1,0 +1,103 @@
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.errors import SfumatoError
+from core.imageio import read_image, read_mask, write_image
+from core.pixels import from_float, keep_colours, split_channels, to_float
+
+
+def test_float_round_trip_is_exact_for_uint8_and_uint16():
+    a8 = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    assert np.array_equal(from_float(to_float(a8), np.uint8), a8)
+    a16 = np.linspace(0, 65535, 4096).astype(np.uint16).reshape(64, 64)
+    assert np.array_equal(from_float(to_float(a16), np.uint16), a16)
+    assert to_float(a8).dtype == np.float32 and to_float(a8).max() == 1.0
+
+
+def test_split_channels_grey_rgb_alpha():
+    grey = np.zeros((4, 5), np.uint8)
+    colour, alpha = split_channels(grey)
+    assert colour.shape == (4, 5, 3) and alpha is None
+    rgba = np.zeros((4, 5, 4), np.uint8)
+    rgba[..., 3] = 7
+    colour, alpha = split_channels(rgba)
+    assert colour.shape == (4, 5, 3) and (alpha == 7).all()
+    with pytest.raises(SfumatoError, match="shape"):
+        split_channels(np.zeros((4, 5, 6)))
+
+
+def test_keep_colours_takes_luminance_from_stylized_and_chroma_from_original():
+    rng = np.random.default_rng(0)
+    original = rng.random((8, 8, 3), dtype=np.float32) * 0.5 + 0.25
+    stylized = rng.random((8, 8, 3), dtype=np.float32) * 0.5 + 0.25
+    out = keep_colours(stylized, original)
+    y = lambda a: a @ np.array([0.299, 0.587, 0.114], np.float32)  # noqa: E731
+    cb = lambda a: a @ np.array([-0.168736, -0.331264, 0.5], np.float32)  # noqa: E731
+    assert np.allclose(y(out), y(stylized), atol=1e-5)
+    assert np.allclose(cb(out), cb(original), atol=1e-5)
+
+
+def test_read_errors_name_the_problem(tmp_path):
+    with pytest.raises(SfumatoError, match="not found"):
+        read_image(tmp_path / "nope.png")
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"this is not an image")
+    with pytest.raises(SfumatoError, match="not a readable image"):
+        read_image(junk)
+    good = tmp_path / "good.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(good)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(SfumatoError, match="truncated|not a readable"):
+        read_image(truncated)
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (20, 100)).save(tiny)
+    with pytest.raises(SfumatoError, match="at least 32"):
+        read_image(tiny)
+
+
+def _png_with_header_size(path, w, h):
+    """A PNG whose header claims w x h (a decompression bomb header) with a tiny body."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10))
+                     + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_header_is_refused(tmp_path):
+    bomb = tmp_path / "bomb.png"
+    _png_with_header_size(bomb, 100_000, 100_000)
+    with pytest.raises(SfumatoError, match="limit"):
+        read_image(bomb)
+
+
+def test_mask_must_match_image_size(tmp_path):
+    m = tmp_path / "m.png"
+    Image.new("L", (64, 48), 255).save(m)
+    assert read_mask(m, (64, 48)).shape == (48, 64)
+    with pytest.raises(SfumatoError, match="same size"):
+        read_mask(m, (65, 48))
+
+
+def test_sixteen_bit_grey_is_read_at_full_precision(tmp_path):
+    a = np.linspace(0, 65535, 64 * 64).astype(np.uint16).reshape(64, 64)
+    p = tmp_path / "g16.png"
+    Image.fromarray(a).save(p)
+    got = read_image(p)
+    assert got.dtype == np.uint16 and np.array_equal(got[:, :, 0], a)
+
+
+def test_write_is_atomic_and_leaves_nothing_on_failure(tmp_path):
+    out = tmp_path / "out.png"
+    write_image(out, np.zeros((40, 40, 3), np.uint8))
+    assert out.exists() and [p.name for p in tmp_path.iterdir()] == ["out.png"]
+    with pytest.raises(Exception):
+        write_image(tmp_path / "bad.png", np.zeros((40, 40, 7), np.uint8))  # no such image mode
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+    with pytest.raises(SfumatoError, match="format"):
+        write_image(tmp_path / "out.xyz", np.zeros((40, 40, 3), np.uint8))
