@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="texture size: >1 bigger brush strokes, <1 finer (default 1)")
     s.add_argument("--mask", type=Path, help="greyscale mask, white = stylize, grey = partial")
     s.add_argument("--device", choices=registry.DEVICES, default="auto")
-    s.add_argument("--tile", type=int, default=1024, help="tile size for large images (network pixels)")
+    s.add_argument("--tile", type=int, default=768, help="tile size for large images (network pixels)")
 
     st = sub.add_parser("styles", help="list the built-in styles")
     st.add_argument("--sheet", type=Path, help="write a contact sheet of every style on one photo")
@@ -68,8 +68,9 @@ def cmd_stylize(a) -> int:
     t0 = time.perf_counter()
     result = stylize(image, options, mask=mask)
     seconds = time.perf_counter() - t0
+    del image, mask  # large images: free the input before the encoder makes its own copy
     write_image(output, result)
-    print(f"{a.input} -> {output} ({image.shape[1]}x{image.shape[0]}, {seconds:.2f}s)")
+    print(f"{a.input} -> {output} ({result.shape[1]}x{result.shape[0]}, {seconds:.2f}s)")
     return 0
 
 

@@ -30,8 +30,8 @@ def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
                 if w * h > MAX_PIXELS:
                     raise SfumatoError(f"{what} {path} is {w}x{h}, over the {MAX_PIXELS // 1_000_000} MP limit; "
                                        "downscale it first")
-                img = ImageOps.exif_transpose(img)
                 img.load()
+                ImageOps.exif_transpose(img, in_place=True)
                 arr = _to_array(img)
     except SfumatoError:
         raise
@@ -65,9 +65,20 @@ def _to_array(img: Image.Image) -> np.ndarray:
             img = img.convert("RGBA")
         elif img.mode not in ("L", "LA", "RGB", "RGBA"):
             img = img.convert("RGB")
-        a = np.asarray(img)
-        return a[:, :, None] if a.ndim == 2 else a
-    return np.asarray(img.convert("RGBA"))
+        return _copy_in_bands(img)
+    return _copy_in_bands(img.convert("RGBA"))
+
+
+def _copy_in_bands(img: Image.Image, band: int = 512) -> np.ndarray:
+    """PIL image -> numpy, a band of rows at a time: np.asarray(img) would hold two extra full
+    copies (PIL's bytes and the array) at once, which matters for 8K+ images."""
+    w, h = img.size
+    channels = len(img.getbands())
+    out = np.empty((h, w, channels), np.uint8)
+    for y in range(0, h, band):
+        part = np.asarray(img.crop((0, y, w, min(h, y + band))))
+        out[y:y + part.shape[0]] = part.reshape(part.shape[0], w, channels)
+    return out
 
 
 def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:

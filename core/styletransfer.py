@@ -98,7 +98,7 @@ class StylizeOptions:
     preserve_colors: bool = False       # stylized luminance, original colours
     scale: float = 1.0                  # texture size: the net runs at image size / scale
     device: str = "auto"
-    tile: int = 1024                    # tile side (network pixels) for large images
+    tile: int = 768                     # tile side (network pixels) for large images; bounds memory
     stats_side: int = 1024              # long side of the pass that sets global norm stats
 
 

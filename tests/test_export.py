@@ -40,7 +40,7 @@ def test_styles26_module_matches_shipped_onnx(nets, size):
         ref, ref_stats = net(*[torch.from_numpy(v) for v in feeds.values()])
     got, got_stats = run_onnx(SHIPPED_DIR / "styles26.onnx", feeds)
     assert np.abs(ref.numpy() - got).max() <= 1e-4
-    assert np.allclose(ref_stats.numpy(), got_stats, rtol=1e-4, atol=1e-4)
+    assert np.allclose(ref_stats.numpy(), got_stats, rtol=1e-3, atol=1e-3)
     # given stats are honoured: feeding the stats back with mix=1 reproduces the same image
     again = run_onnx(SHIPPED_DIR / "styles26.onnx", {**feeds, "norm_stats": got_stats,
                                                       "stats_mix": np.ones(1, np.float32)})[0]

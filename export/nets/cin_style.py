@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fastconv import s2d_conv, upconv
 from .norm import NormContext, StatsNorm
 
 
@@ -24,25 +25,27 @@ class CondInstanceNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(n_styles, channels))
 
     def forward(self, x, w, ctx):
-        gamma = (w[:, None] * self.gamma).sum(0).reshape(1, -1, 1, 1)
-        beta = (w[:, None] * self.beta).sum(0).reshape(1, -1, 1, 1)
-        return self.norm(x, ctx) * gamma + beta
+        return self.norm(x, ctx, w @ self.gamma, w @ self.beta)
 
 
 class ConvLayer(nn.Module):
-    """[nearest upsample] -> reflect pad -> conv (no bias) -> conditional instance norm."""
+    """[nearest upsample x2] -> reflect pad -> conv (no bias) -> conditional instance norm.
+    `s2d`: compute the conv in space-to-depth form (same result, faster for few channels)."""
 
-    def __init__(self, n_styles, cin, cout, k, stride=1, upsample=1):
+    def __init__(self, n_styles, cin, cout, k, stride=1, upsample=1, s2d=False):
         super().__init__()
-        self.pad, self.stride, self.upsample = k // 2, stride, upsample
+        self.pad, self.stride, self.upsample, self.s2d = k // 2, stride, upsample, s2d
         self.w = nn.Parameter(torch.zeros(cout, cin, k, k))
         self.norm = CondInstanceNorm(n_styles, cout)
 
     def forward(self, x, w, ctx):
-        if self.upsample > 1:
-            x = F.interpolate(x, scale_factor=self.upsample, mode="nearest")
-        x = F.pad(x, [self.pad] * 4, mode="reflect")
-        return self.norm(F.conv2d(x, self.w, stride=self.stride), w, ctx)
+        if self.upsample == 2:
+            y = upconv(x, self.w)
+        elif self.s2d:
+            y = s2d_conv(x, self.w)
+        else:
+            y = F.conv2d(F.pad(x, [self.pad] * 4, mode="reflect"), self.w, stride=self.stride)
+        return self.norm(y, w, ctx)
 
 
 class CinStyleNet(nn.Module):
@@ -53,7 +56,7 @@ class CinStyleNet(nn.Module):
         self.contract = nn.ModuleList([ConvLayer(s, 3, 32, 9), ConvLayer(s, 32, 32, 3, 2), ConvLayer(s, 32, 32, 3, 2)])
         self.res = nn.ModuleList([nn.ModuleList([ConvLayer(s, 32, 32, 3), ConvLayer(s, 32, 32, 3)]) for _ in range(6)])
         self.expand = nn.ModuleList([ConvLayer(s, 32, 8, 3, upsample=2), ConvLayer(s, 8, 4, 3, upsample=2),
-                                     ConvLayer(s, 4, 3, 9)])
+                                     ConvLayer(s, 4, 3, 9, s2d=True)])
 
     def forward(self, image, style_weights, norm_stats, stats_mix):
         ctx = NormContext(norm_stats, stats_mix)

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fastconv import s2d_conv, upconv
 from .norm import NormContext, StatsNorm
 
 STYLE_DIM = 100
@@ -87,23 +88,25 @@ class PlainConv(nn.Module):
 
 
 class StyleNormConv(nn.Module):
-    """[nearest upsample] -> reflect pad -> conv (no bias) -> instance norm with style-predicted gamma/beta."""
+    """[nearest upsample x2] -> reflect pad -> conv (no bias) -> instance norm with style-predicted
+    gamma/beta; `s2d` computes the conv in space-to-depth form (same result, faster)."""
 
-    def __init__(self, cin, cout, k, upsample=1):
+    def __init__(self, cin, cout, k, upsample=1, s2d=False):
         super().__init__()
-        self.pad, self.upsample = k // 2, upsample
+        self.pad, self.upsample, self.s2d = k // 2, upsample, s2d
         self.conv = nn.Conv2d(cin, cout, k, bias=False)
         self.norm = StatsNorm(cout)
         self.beta = nn.Linear(STYLE_DIM, cout)
         self.gamma = nn.Linear(STYLE_DIM, cout)
 
     def forward(self, x, style, ctx):
-        if self.upsample > 1:
-            x = F.interpolate(x, scale_factor=self.upsample, mode="nearest")
-        x = self.conv(F.pad(x, [self.pad] * 4, mode="reflect"))
-        gamma = self.gamma(style).reshape(1, -1, 1, 1)
-        beta = self.beta(style).reshape(1, -1, 1, 1)
-        return self.norm(x, ctx) * gamma + beta
+        if self.upsample == 2:
+            x = upconv(x, self.conv.weight)
+        elif self.s2d:
+            x = s2d_conv(x, self.conv.weight)
+        else:
+            x = self.conv(F.pad(x, [self.pad] * 4, mode="reflect"))
+        return self.norm(x, ctx, self.gamma(style).reshape(-1), self.beta(style).reshape(-1))
 
 
 class StyleTransformer(nn.Module):
@@ -111,7 +114,7 @@ class StyleTransformer(nn.Module):
         super().__init__()
         self.contract = nn.Sequential(PlainConv(3, 8, 9), PlainConv(8, 16, 3, 2), PlainConv(16, 32, 3, 2))
         self.res = nn.ModuleList([nn.ModuleList([StyleNormConv(32, 32, 3), StyleNormConv(32, 32, 3)]) for _ in range(5)])
-        self.expand = nn.ModuleList([StyleNormConv(32, 16, 3, 2), StyleNormConv(16, 8, 3, 2), StyleNormConv(8, 3, 9)])
+        self.expand = nn.ModuleList([StyleNormConv(32, 16, 3, 2), StyleNormConv(16, 8, 3, 2), StyleNormConv(8, 3, 9, s2d=True)])
 
     def forward(self, image, style, norm_stats, stats_mix):
         ctx = NormContext(norm_stats, stats_mix)

@@ -1,0 +1,56 @@
+"""Exact rewrites of the stylization nets' full-resolution convolutions for CPU speed.
+
+onnxruntime's CPU convolutions work on channel blocks of 8/16, so a conv with 3-8 channels at full
+resolution wastes most of its work, and "nearest upsample -> reflect pad -> conv" materialises a big
+upsampled tensor. Both rewrites below compute the same numbers (up to float rounding) with the same
+weights, rearranged by a constant linear map (exported as an Einsum on initializers, which
+onnxruntime folds at load time):
+
+- UpConv: nearest x2 upsample -> reflect pad 1 -> 3x3 conv  ==  edge pad 1 at low resolution ->
+  3x3 conv with 4*Cout channels (one per output phase) -> pixel shuffle.
+  (Reflect-padding an upsampled image repeats its edge pixels, hence edge padding at low res.)
+- S2DConv: reflect pad k//2 -> k x k conv (k odd)  ==  reflect pad -> space-to-depth(2) ->
+  ((k+1)/2)^2 conv on 4*Cin channels with 4*Cout outputs -> pixel shuffle. Needs even H, W.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _upsample_map() -> torch.Tensor:
+    """A[p, u, dy] = 1 when tap dy of output phase p reads low-res offset u-1."""
+    a = torch.zeros(2, 3, 3)
+    for p in range(2):
+        for dy in range(3):
+            a[p, (p + dy - 1) // 2 + 1, dy] = 1.0
+    return a
+
+
+def _s2d_map(k: int) -> torch.Tensor:
+    """B[p, a, u, dy] = 1 when tap dy of output phase p reads phase a at block offset u."""
+    n = (k + 1) // 2
+    b = torch.zeros(2, 2, n, k)
+    for p in range(2):
+        for dy in range(k):
+            b[p, (p + dy) % 2, (p + dy) // 2, dy] = 1.0
+    return b
+
+
+def upconv(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """== conv2d(reflect_pad(upsample_nearest_x2(x), 1), w) for a 3x3 kernel w."""
+    a = _upsample_map().to(w.dtype)
+    cout, cin = w.shape[:2]
+    phase_w = torch.einsum("pud,qve,ocde->opqcuv", a, a, w).reshape(4 * cout, cin, 3, 3)
+    return F.pixel_shuffle(F.conv2d(F.pad(x, [1, 1, 1, 1], mode="replicate"), phase_w), 2)
+
+
+def s2d_conv(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """== conv2d(reflect_pad(x, k//2), w) for an odd k x k kernel w and even H, W."""
+    k = w.shape[-1]
+    b = _s2d_map(k).to(w.dtype)
+    cout, cin = w.shape[:2]
+    n = (k + 1) // 2
+    block_w = torch.einsum("paud,qbve,ocde->opqcabuv", b, b, w).reshape(4 * cout, 4 * cin, n, n)
+    z = F.pixel_unshuffle(F.pad(x, [k // 2] * 4, mode="reflect"), 2)
+    return F.pixel_shuffle(F.conv2d(z, block_w), 2)
