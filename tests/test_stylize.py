@@ -134,14 +134,14 @@ def test_option_errors(photo, painting):
 
 
 def test_style_image_runs_at_full_output_resolution(painting):
+    from PIL import Image
     from core.imageio import read_image
-    from tests.conftest import SHARED
-    photo = read_image(SHARED / "photos" / "skimage_hubble_deep_field.png")  # 1000 x 872
+    from tests.conftest import SAMPLES
+    photo = np.asarray(Image.fromarray(read_image(SAMPLES / "coffee.jpg")).resize((1000, 872), Image.LANCZOS))
     out = stylize(photo, StylizeOptions(style_image=painting))
     assert out.shape == photo.shape
     # a 384 px result upscaled would have almost no energy at the finest scale; ours keeps it
     fine = lambda a: np.abs(np.diff(luma(a), axis=0)).mean() + np.abs(np.diff(luma(a), axis=1)).mean()  # noqa: E731
-    from PIL import Image
     small = np.asarray(Image.fromarray(out).resize((384, 335), Image.LANCZOS).resize((1000, 872), Image.LANCZOS))
     assert fine(out) > 1.5 * fine(small)
 
@@ -154,8 +154,8 @@ def _force_tiles(monkeypatch):
 @pytest.mark.parametrize("option", [dict(style="starry-blue"), dict(style_image="painting")])
 def test_tiled_matches_untiled_without_seams(monkeypatch, painting, option):
     from core.imageio import read_image
-    from tests.conftest import SHARED
-    photo = read_image(SHARED / "photos" / "sklearn_china.png")  # 640 x 427
+    from tests.conftest import SAMPLES
+    photo = read_image(SAMPLES / "coffee.jpg")  # 600 x 400
     if option.get("style_image"):
         option = dict(style_image=painting)
     whole = stylize(photo, StylizeOptions(**option)).astype(float)
