@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--verify", action="store_true", help="re-hash every model file against the manifest")
 
     sub.add_parser("doctor", help="versions, providers, and whether CUDA really works")
+
+    gp = sub.add_parser("gimp", help="install, remove or check the GIMP 3 plug-in")
+    gp.add_argument("action", choices=["install", "uninstall", "status"])
+    gp.add_argument("--gimp-dir", type=Path, help="a GIMP 3 profile folder (default: every one found)")
     return p
 
 
@@ -122,7 +126,13 @@ def cmd_doctor(a) -> int:
     return 0
 
 
-COMMANDS = {"stylize": cmd_stylize, "styles": cmd_styles, "models": cmd_models, "doctor": cmd_doctor}
+def cmd_gimp(a) -> int:
+    from gimp_plugin.install import main as gimp_main
+    return gimp_main(a.action, a.gimp_dir)
+
+
+COMMANDS = {"stylize": cmd_stylize, "styles": cmd_styles, "models": cmd_models, "doctor": cmd_doctor,
+            "gimp": cmd_gimp}
 
 
 def main(argv=None) -> int:

@@ -121,7 +121,7 @@ def cuda_status() -> tuple[bool, str]:
             ort.preload_dlls()  # CUDA/cuDNN installed as nvidia-* pip packages (onnxruntime-gpu[cuda,cudnn])
         except Exception:  # noqa: BLE001 - best effort; the probe below decides
             pass
-    model = get_model("styles26")
+    model = get_model("styles")
     ort.set_default_logger_severity(4)
     try:
         sess = ort.InferenceSession(str(model.path), providers=["CUDAExecutionProvider"])

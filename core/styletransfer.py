@@ -13,10 +13,11 @@ import numpy as np
 
 from . import registry
 from .errors import SfumatoError
+from .job import Job
 from .pixels import from_float, keep_colours, resize, split_channels, to_float
 from .tiling import stylize_tiled
 
-STYLE_TABLE = "styles26"  # the built-in style table; a user model of this name (with new styles) replaces it
+STYLE_TABLE = "styles"  # the style table model; a user model of this name (with their own styles) replaces it
 PREDICTOR_SIZE = 256
 
 
@@ -26,10 +27,11 @@ class _NormStatsAdapter:
     """Our stylization ONNX convention: image [1,3,H,W] 0..1 (H, W multiples of 4) + conditioning +
     norm_stats/stats_mix in, stylized + stats out (see export/nets/norm.py)."""
 
-    def __init__(self, model: str, device: str, conditioning: dict[str, np.ndarray]):
+    def __init__(self, model: str, device: str, conditioning: dict[str, np.ndarray], job: Job | None = None):
         self.session = registry.session(model, device)
         self.conditioning = conditioning
         self.stats_size = registry.get_model(model).entry["stats_size"]
+        self.job = job
 
     def run(self, image: np.ndarray, stats: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         h, w = image.shape[:2]
@@ -43,7 +45,7 @@ class _NormStatsAdapter:
             "stats_mix": np.array([1.0 if stats is not None else 0.0], np.float32),
             **self.conditioning,
         }
-        out, new_stats = self.session.run(None, feeds)
+        out, new_stats = self.job.run(self.session, feeds) if self.job else self.session.run(None, feeds)
         return out[0].transpose(1, 2, 0)[:h, :w], new_stats
 
 
@@ -76,7 +78,7 @@ def parse_style(spec: str) -> np.ndarray:
     return weights / weights.sum()
 
 
-def style_vector(style_image: np.ndarray, device: str = "auto") -> np.ndarray:
+def style_vector(style_image: np.ndarray, device: str = "auto", job: Job | None = None) -> np.ndarray:
     """Any picture -> the arbitrary network's 100-d style vector (centre square at 256 px, as trained)."""
     colour, _ = split_channels(style_image)
     colour = to_float(colour)
@@ -85,7 +87,8 @@ def style_vector(style_image: np.ndarray, device: str = "auto") -> np.ndarray:
     y0, x0 = (h - side) // 2, (w - side) // 2
     square = resize(colour[y0:y0 + side, x0:x0 + side], (PREDICTOR_SIZE, PREDICTOR_SIZE))
     sess = registry.session("arbitrary_predict", device)
-    return sess.run(None, {"style_image": np.ascontiguousarray(square[None], np.float32)})[0].reshape(1, -1)
+    feeds = {"style_image": np.ascontiguousarray(square[None], np.float32)}
+    return (job.run(sess, feeds) if job else sess.run(None, feeds))[0].reshape(1, -1)
 
 
 # --- the operation ------------------------------------------------------------------------------
@@ -114,11 +117,12 @@ def check_options(o: StylizeOptions) -> None:
 
 
 def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None = None,
-            out: np.ndarray | None = None) -> np.ndarray:
+            out: np.ndarray | None = None, job: Job | None = None) -> np.ndarray:
     """Stylize an H x W[x C] image array (uint8, uint16 or float; grey, RGB or with alpha).
 
     Returns an array of the same shape and dtype (written into `out` when given). Alpha is copied;
     where `mask` (H x W float 0..1) is 0 the input pixels are returned bit for bit, grey values blend.
+    `job` (optional) receives progress and can cancel.
     """
     check_options(options)
     colour, alpha = split_channels(image)
@@ -130,13 +134,13 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
     out = np.empty_like(image) if out is None else out
 
     if options.style is not None:
-        net = _NormStatsAdapter(STYLE_TABLE, options.device, {"style_weights": parse_style(options.style)})
+        net = _NormStatsAdapter(STYLE_TABLE, options.device, {"style_weights": parse_style(options.style)}, job)
         pixel_strength = options.strength
     else:
-        vec = style_vector(options.style_image, options.device)
+        vec = style_vector(options.style_image, options.device, job)
         if options.strength < 1.0:  # interpolate in style space between the photo's own style and the painting's
-            vec = options.strength * vec + (1.0 - options.strength) * style_vector(colour, options.device)
-        net = _NormStatsAdapter("arbitrary_transform", options.device, {"style": vec.astype(np.float32)})
+            vec = options.strength * vec + (1.0 - options.strength) * style_vector(colour, options.device, job)
+        net = _NormStatsAdapter("arbitrary_transform", options.device, {"style": vec.astype(np.float32)}, job)
         pixel_strength = 1.0
 
     grey = image.ndim == 2 or image.shape[2] in (1, 2)
@@ -161,6 +165,8 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
             rows[keep, :nc] = src[keep, :nc]
         if alpha is not None:
             rows[:, :, -1] = src[:, :, -1]
+        if job is not None:
+            job.progress(y1 / h)
 
     stylize_tiled(net, colour, emit, scale=options.scale, tile=options.tile, stats_side=options.stats_side)
     return out

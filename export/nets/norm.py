@@ -28,14 +28,24 @@ class StatsNorm(nn.Module):
         self.channels = channels
 
     def forward(self, x: torch.Tensor, ctx: "NormContext", gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        if n > 1:  # training batches: instance norm = batch norm over one image of n*c channels
+            x, gamma, beta = x.reshape(1, n * c, h, w), gamma.repeat(n), beta.repeat(n)
         mean = x.mean(dim=(2, 3)).reshape(-1)
-        mean_sq = torch.linalg.vector_norm(x, 2, dim=(2, 3)).reshape(-1) ** 2 / (x.shape[2] * x.shape[3])
+        mean_sq = torch.linalg.vector_norm(x, 2, dim=(2, 3)).reshape(-1) ** 2 / (h * w)
         var = torch.clamp(mean_sq - mean * mean, min=0.0)
-        ctx.report(mean, var)
+        ctx.report(mean[:c], var[:c])
         given_mean, given_var = ctx.take(self.channels)
+        if n > 1:
+            given_mean, given_var = given_mean.repeat(n), given_var.repeat(n)
         mean = mean + ctx.mix * (given_mean - mean)
         var = var + ctx.mix * (given_var - var)
-        return F.batch_norm(x, mean, var, gamma, beta, training=False, momentum=0.0, eps=EPS)
+        if self.training:  # differentiable in the statistics (batch_norm's running stats are not)
+            scale = (gamma * torch.rsqrt(var + EPS)).reshape(1, -1, 1, 1)
+            y = (x - mean.reshape(1, -1, 1, 1)) * scale + beta.reshape(1, -1, 1, 1)
+        else:
+            y = F.batch_norm(x, mean, var, gamma, beta, training=False, momentum=0.0, eps=EPS)
+        return y.reshape(n, c, h, w)
 
 
 class NormContext:

@@ -1,0 +1,195 @@
+"""The long-lived worker the GIMP plug-in talks to: `python -m core.worker`.
+
+GIMP's Python cannot import onnxruntime, so the plug-in starts this process (in the project's own
+environment) on first use and reuses it: models stay loaded between calls. It listens on a Unix
+socket in a private directory (core.protocol), serves one request at a time, reads and writes only
+the pixel buffers a request carries, and exits after `--idle-timeout` seconds without requests.
+A cancel message, or the plug-in disconnecting (GIMP's Cancel ends the plug-in process), stops the
+running job within milliseconds.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+
+import numpy as np
+
+from . import __version__, protocol
+from .errors import SfumatoError
+from .job import Cancelled, Job
+
+DTYPES = {"u8": np.uint8, "u16": np.uint16, "f32": np.float32}
+
+
+def _array(buf: bytearray, spec: dict) -> np.ndarray:
+    dtype = DTYPES.get(spec.get("dtype"))
+    w, h, c = spec.get("width"), spec.get("height"), spec.get("channels")
+    if dtype is None or not all(isinstance(v, int) and v > 0 for v in (w, h, c)):
+        raise SfumatoError(f"bad pixel description {spec}")
+    if len(buf) != w * h * c * np.dtype(dtype).itemsize:
+        raise SfumatoError(f"pixel buffer has {len(buf)} bytes, expected {w}x{h}x{c} {spec['dtype']}")
+    return np.frombuffer(buf, dtype).reshape(h, w, c)
+
+
+def _inputs(header: dict, buffers: list) -> dict[str, np.ndarray]:
+    names = header.get("layout", [])
+    if len(names) != len(buffers):
+        raise SfumatoError("request layout does not match its buffers")
+    return {name: _array(buf, header[name]) for name, buf in zip(names, buffers)}
+
+
+def op_stylize(header: dict, arrays: dict, job: Job) -> np.ndarray:
+    from .styletransfer import StylizeOptions, stylize
+    o = header.get("options", {})
+    mask = arrays.get("mask")
+    options = StylizeOptions(style=o.get("style"), strength=float(o.get("strength", 1.0)),
+                             preserve_colors=bool(o.get("preserve_colors", False)),
+                             scale=float(o.get("scale", 1.0)), device=o.get("device", "auto"),
+                             style_image=arrays.get("style_image"))
+    return stylize(arrays["image"], options, mask=None if mask is None else mask[:, :, 0], job=job)
+
+
+def op_styles(header: dict) -> dict:
+    from .styletransfer import style_table
+    return {"styles": [s["name"] for s in style_table()]}
+
+
+JOBS = {"stylize": op_stylize}
+
+
+class Worker:
+    def __init__(self, path: str, idle_timeout: float):
+        self.path, self.idle_timeout = path, idle_timeout
+        self.running = True
+
+    def serve(self) -> None:
+        lock = open(os.path.join(os.path.dirname(self.path), "worker.lock"), "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("another worker is running; exiting")
+            return
+        if os.path.exists(self.path):
+            os.unlink(self.path)  # stale: we hold the lock, so no live worker owns it
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            srv.bind(self.path)
+        finally:
+            os.umask(old)
+        srv.listen(4)
+        srv.settimeout(self.idle_timeout)
+        log(f"worker {os.getpid()} listening on {self.path} (idle timeout {self.idle_timeout:.0f}s)")
+        try:
+            while self.running:
+                try:
+                    conn, _ = srv.accept()
+                except socket.timeout:
+                    log("idle timeout; exiting")
+                    break
+                with conn:
+                    conn.settimeout(None)
+                    self.handle(conn)
+        finally:
+            srv.close()
+            if os.path.exists(self.path):
+                os.unlink(self.path)
+
+    def handle(self, conn: socket.socket) -> None:
+        try:
+            header, buffers = protocol.recv(conn)
+        except (EOFError, OSError, ValueError, protocol.ProtocolError) as exc:
+            log(f"bad request: {exc}")
+            return
+        op = header.get("op")
+        t0 = time.perf_counter()
+        try:
+            if op == "ping":
+                protocol.send(conn, {"type": "result", "pid": os.getpid(), "version": __version__})
+            elif op == "shutdown":
+                self.running = False
+                protocol.send(conn, {"type": "result"})
+            elif op == "styles":
+                protocol.send(conn, {"type": "result", **op_styles(header)})
+            elif op in JOBS:
+                self.run_job(conn, op, header, buffers, t0)
+            else:
+                protocol.send(conn, {"type": "error", "message": f"unknown request {op!r}"})
+        except OSError as exc:
+            log(f"{op}: client went away ({exc})")
+
+    def run_job(self, conn, op, header, buffers, t0) -> None:
+        last = [0.0]
+
+        def on_progress(fraction: float) -> None:
+            now = time.perf_counter()
+            if now - last[0] > 0.1 or fraction >= 1.0:
+                last[0] = now
+                try:
+                    protocol.send(conn, {"type": "progress", "fraction": fraction})
+                except OSError:
+                    job.cancel()
+                    raise Cancelled() from None
+
+        job = Job(on_progress)
+
+        def watch() -> None:  # a cancel message or a closed connection cancels the job
+            try:
+                while True:
+                    msg, _ = protocol.recv(conn)
+                    if msg.get("op") == "cancel":
+                        break
+            except (EOFError, OSError, ValueError, protocol.ProtocolError):
+                pass
+            job.cancel()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        try:
+            arrays = _inputs(header, buffers)
+            del buffers
+            watcher.start()
+            result = JOBS[op](header, arrays, job)
+            result = np.ascontiguousarray(result)
+            dtype = {v: k for k, v in DTYPES.items()}[result.dtype.type]
+            c = 1 if result.ndim == 2 else result.shape[2]
+            protocol.send(conn, {"type": "result", "seconds": round(time.perf_counter() - t0, 3), "width": result.shape[1],
+                                 "height": result.shape[0], "channels": c, "dtype": dtype}, memoryview(result).cast("B"))
+            log(f"{op} {result.shape[1]}x{result.shape[0]} done in {time.perf_counter() - t0:.2f}s")
+        except Cancelled:
+            log(f"{op} cancelled after {time.perf_counter() - t0:.2f}s")
+            _try_send(conn, {"type": "error", "message": "cancelled"})
+        except SfumatoError as exc:
+            _try_send(conn, {"type": "error", "message": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - report, keep serving
+            traceback.print_exc()
+            _try_send(conn, {"type": "error", "message": f"internal error in the Sfumato worker: {exc!r}"})
+
+
+def _try_send(conn, header) -> None:
+    try:
+        protocol.send(conn, header)
+    except OSError:
+        pass
+
+
+def log(msg: str) -> None:
+    print(f"[sfumato-worker {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.worker")
+    ap.add_argument("--socket", help="socket path (default: in the private runtime directory)")
+    ap.add_argument("--idle-timeout", type=float, default=600.0, help="exit after this many idle seconds")
+    args = ap.parse_args(argv)
+    Worker(args.socket or protocol.socket_path(), args.idle_timeout).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

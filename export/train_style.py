@@ -1,0 +1,244 @@
+"""Train a new style from any painting: `python -m export train style --style-image P --name N`.
+
+Following Dumoulin et al., a conditional-instance-norm network learns a new style by training only
+that style's normalisation parameters (one gamma/beta row per norm layer, 990 numbers) with the
+convolutions frozen, so it fits a 2-core CPU. `--full` also trains the convolutions (a GPU job), and
+then the result is a model of its own, since changing shared convolutions would change every style.
+
+Losses (Johnson et al.): content = feature MSE at one layer, style = Gram-matrix MSE at four
+layers, on a frozen ImageNet network (EfficientNet-Lite0, default) or Magenta's MobileNetV2 style
+predictor. Resumable (checkpoint every --save-every steps) and seeded.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.errors import SfumatoError
+from core.imageio import read_image
+
+from . import importers, source
+from .nets.efficientnet_lite import EfficientNetLite0Features
+from .nets.norm import stats_size
+from .style_table import SHIPPED_STYLES, TABLE, assemble, build_table, existing_names, save_row, user_styles_dir
+
+PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+# --- loss networks ------------------------------------------------------------------------------
+
+class MobileNetFeatures(torch.nn.Module):
+    """Magenta's style predictor (MobileNetV2) cut after the blocks ending at 1/2 .. 1/16 resolution."""
+
+    TAPS = (1, 3, 6, 10)
+
+    def __init__(self):
+        super().__init__()
+        self.features = importers.import_predictor(source.load_original("arbitrary_predict")).features
+        self.requires_grad_(False).eval()
+
+    def forward(self, x):  # NCHW 0..1 (the predictor's own input range)
+        feats = []
+        for i, block in enumerate(self.features[:max(self.TAPS) + 1]):
+            x = block(x)
+            if i in self.TAPS:
+                feats.append(x)
+        return feats
+
+
+def loss_network(name: str) -> torch.nn.Module:
+    if name == "efficientnet":
+        return EfficientNetLite0Features().load_pretrained(source.efficientnet_lite0_state())
+    return MobileNetFeatures()
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    n, c, h, w = f.shape
+    f = f.reshape(n, c, h * w)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+class StyleLoss:
+    """Weighted content + style loss against one painting; layer 2 carries the content."""
+
+    def __init__(self, features: torch.nn.Module, painting: torch.Tensor, style_weight: float, content_weight: float):
+        self.features = features
+        with torch.no_grad():
+            self.target_grams = [gram(f) for f in features(painting)]
+        self.style_weight, self.content_weight = style_weight, content_weight
+
+    def __call__(self, output: torch.Tensor, content: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out_f = self.features(output)
+        with torch.no_grad():
+            content_f = self.features(content)[2]
+        style = sum(F.mse_loss(gram(f), g.expand(f.shape[0], -1, -1)) / g.pow(2).mean()
+                    for f, g in zip(out_f, self.target_grams))
+        content_loss = F.mse_loss(out_f[2], content_f) / content_f.pow(2).mean()
+        return self.style_weight * style, self.content_weight * content_loss
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    from core.pixels import split_channels, to_float
+    return torch.from_numpy(np.ascontiguousarray(to_float(split_channels(img)[0]).transpose(2, 0, 1)))
+
+
+def load_photos(folder: Path) -> list[torch.Tensor]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+    if not files:
+        raise SfumatoError(f"no photos (.jpg/.png/.webp) in {folder}")
+    return [to_tensor(read_image(p, "content photo")) for p in files]
+
+
+def random_crops(photos: list[torch.Tensor], n: int, size: int, rng: random.Random) -> torch.Tensor:
+    """n random crops at a random scale (0.5-1 of the short side), resized to size x size."""
+    crops = []
+    for _ in range(n):
+        p = photos[rng.randrange(len(photos))]
+        _, h, w = p.shape
+        side = int(min(h, w) * rng.uniform(0.5, 1.0))
+        y, x = rng.randrange(h - side + 1), rng.randrange(w - side + 1)
+        crop = p[:, y:y + side, x:x + side][None]
+        crops.append(F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
+    return torch.cat(crops)
+
+
+def painting_tensor(img: np.ndarray, long_side: int) -> torch.Tensor:
+    t = to_tensor(img)[None]
+    f = long_side / max(t.shape[2:])
+    return F.interpolate(t, scale_factor=f, mode="bilinear", antialias=True, align_corners=False) if f < 1 else t
+
+
+# --- training -----------------------------------------------------------------------------------
+
+def check_name(name: str, overwrite: bool) -> None:
+    if not NAME_RE.match(name):
+        raise SfumatoError(f"style name {name!r}: use lowercase letters, digits and '-' (at most 40 characters)")
+    if name.isdigit():
+        raise SfumatoError(f"style name {name!r} would clash with the index aliases; add a letter")
+    if name in existing_names() and not overwrite:
+        raise SfumatoError(f"a style named {name!r} already exists; choose another --name")
+
+
+def train(args) -> dict:
+    check_name(args.name, args.resume or args.overwrite)
+    if args.full:
+        raise SfumatoError("--full (fine-tuning the convolutions) is not implemented yet; train the style row "
+                           "without --full")
+    painting = read_image(args.style_image, "style image")
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SfumatoError("--device cuda: this torch build has no usable CUDA; use --device cpu")
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    photos = load_photos(Path(args.content))
+    target_dir = SHIPPED_STYLES if args.ship else user_styles_dir()
+    folders = [SHIPPED_STYLES] + ([] if args.ship else [user_styles_dir()])
+    net, styles = assemble([f for f in folders if f != target_dir or not (f / f"{args.name}.json").exists()])
+    net.add_style_rows(1)
+    row = net.n_styles - 1
+    net.train().to(device)
+    for p in net.parameters():
+        p.requires_grad_(args.full)
+    params = [p for n, p in net.named_parameters() if args.full or n.endswith((".gamma", ".beta"))]
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam(params, lr=args.lr)
+    loss_fn = StyleLoss(loss_network(args.loss_net).to(device), painting_tensor(painting, args.style_size).to(device),
+                        args.style_weight, args.content_weight)
+    weights = torch.zeros(net.n_styles, device=device)
+    weights[row] = 1.0
+    n_stats = torch.zeros(stats_size(net), device=device)
+    mix = torch.zeros(1, device=device)
+
+    ckpt_path = Path(args.checkpoint_dir) / args.name / "checkpoint.pt"
+    step, history, elapsed = 0, [], 0.0
+    if args.resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        net.load_state_dict(ckpt["net"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step, history, elapsed = ckpt["step"], ckpt["history"], ckpt["elapsed"]
+        rng.setstate(ckpt["rng"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        print(f"resumed {args.name} at step {step}")
+
+    from tqdm import tqdm
+    bar = tqdm(total=args.steps, initial=step, desc=f"training {args.name}", unit="step")
+    t0 = time.perf_counter() - elapsed
+    while step < args.steps:
+        content = random_crops(photos, args.batch, args.size, rng).to(device)
+        out, _ = net(content, weights, n_stats, mix)
+        style_loss, content_loss = loss_fn(out, content)
+        loss = style_loss + content_loss
+        optimizer.zero_grad()
+        loss.backward()
+        if not args.full:  # only the new style's row learns; the 26 others stay exactly as they are
+            for n, p in net.named_parameters():
+                if p.grad is not None and n.endswith((".gamma", ".beta")):
+                    p.grad[:row] = 0
+        optimizer.step()
+        step += 1
+        history.append((step, style_loss.item(), content_loss.item()))
+        bar.set_postfix(style=f"{history[-1][1]:.3f}", content=f"{history[-1][2]:.3f}")
+        bar.update(1)
+        if step % args.save_every == 0 or step == args.steps:
+            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = ckpt_path.with_suffix(".tmp")
+            torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                        "history": history, "elapsed": time.perf_counter() - t0, "rng": rng.getstate(),
+                        "torch_rng": torch.get_rng_state()}, tmp)
+            tmp.replace(ckpt_path)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    net.cpu().eval()
+    first, last = np.mean([h[1] for h in history[:10]]), np.mean([h[1] for h in history[-10:]])
+    meta = {"name": args.name, "source": f"trained from {Path(args.style_image).name}",
+            "training": {"steps": step, "seconds": round(seconds, 1), "loss_net": args.loss_net,
+                         "device": args.device, "batch": args.batch, "size": args.size, "seed": args.seed,
+                         "style_loss_first10": round(float(first), 4), "style_loss_last10": round(float(last), 4),
+                         "command": "python -m export train style " + " ".join(args.argv)}}
+    save_row(net, row, target_dir, meta)
+    models_dir = None
+    if args.ship:
+        from .onnx_export import MODELS_DIR
+        models_dir = MODELS_DIR
+    else:
+        from core.registry import user_dir
+        models_dir = user_dir() / "models"
+        models_dir.mkdir(parents=True, exist_ok=True)
+    entry = build_table(models_dir, folders)
+    print(f"{args.name}: {step} steps in {seconds / 60:.1f} min, style loss {first:.3f} -> {last:.3f}; "
+          f"table '{TABLE}' now has {len(entry['styles'])} styles ({models_dir})")
+    return meta
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--style-image", required=True, type=Path, help="the painting")
+    p.add_argument("--name", required=True, help="the new style's name (lowercase, digits, '-')")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--full", action="store_true", help="also train the convolutions (GPU)")
+    p.add_argument("--loss-net", choices=["efficientnet", "mobilenet"], default="efficientnet")
+    p.add_argument("--content", type=Path, default=PHOTOS, help="folder of training photos")
+    p.add_argument("--size", type=int, default=256, help="training crop size")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--style-size", type=int, default=512, help="long side of the painting for the style target")
+    p.add_argument("--style-weight", type=float, default=10.0)
+    p.add_argument("--content-weight", type=float, default=1.0)
+    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=25)
+    p.add_argument("--checkpoint-dir", type=Path, default=source.CACHE / "train")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this name")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing trained style of this name")
+    p.add_argument("--ship", action="store_true", help="(maintainers) add to the shipped table in core/models")

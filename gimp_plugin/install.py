@@ -1,0 +1,129 @@
+"""`sfumato gimp install | uninstall | status`: put the plug-in where GIMP 3 looks for it.
+
+The plug-in folder gets sfumato.py (executable), its client, a copy of core/protocol.py and
+sfumato-config.json naming this environment's Python, so the plug-in can start the worker here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from core.errors import SfumatoError
+
+PLUGIN_SRC = Path(__file__).resolve().parent / "sfumato"
+PROTOCOL_SRC = Path(__file__).resolve().parent.parent / "core" / "protocol.py"
+FLATPAK_NOTE = ("Flatpak GIMP runs plug-ins inside its sandbox, which cannot start programs of the host's Python "
+                "environment; the plug-in is installed but the worker will not start unless the sandbox is opened "
+                "(e.g. `flatpak override --user --filesystem=home --talk-name=org.freedesktop.Flatpak "
+                "org.gimp.GIMP`) or GIMP is installed from your distribution instead.")
+
+
+def profiles() -> list[Path]:
+    """GIMP 3 profile folders of this user: native and Flatpak."""
+    home = Path.home()
+    found = []
+    for base in (home / ".config" / "GIMP", home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP"):
+        found += sorted(p for p in base.glob("3.*") if p.is_dir())
+    return found
+
+
+def _targets(gimp_dir: Path | None) -> list[Path]:
+    if gimp_dir is not None:
+        return [gimp_dir]
+    found = profiles()
+    return found or [Path.home() / ".config" / "GIMP" / "3.0"]  # GIMP creates it on first start
+
+
+def _config(idle_timeout: int) -> dict:
+    from core.styletransfer import style_table
+    return {"python": sys.executable, "idle_timeout": idle_timeout,
+            "styles": [s["name"] for s in style_table()], "sfumato_root": str(PLUGIN_SRC.parent.parent)}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def install(gimp_dir: Path | None = None, idle_timeout: int = 600) -> list[Path]:
+    installed = []
+    config = _config(idle_timeout)
+    for profile in _targets(gimp_dir):
+        dest = profile / "plug-ins" / "sfumato"
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in ("sfumato.py", "sfumato_client.py"):
+            shutil.copyfile(PLUGIN_SRC / name, dest / name)
+        shutil.copyfile(PROTOCOL_SRC, dest / "sfumato_protocol.py")
+        (dest / "sfumato.py").chmod(0o755)  # GIMP skips plug-ins without the run bit
+        _write_json(dest / "sfumato-config.json", config)
+        installed.append(dest)
+    return installed
+
+
+def installed_dirs(gimp_dir: Path | None = None) -> list[Path]:
+    return [p / "plug-ins" / "sfumato" for p in _targets(gimp_dir) if (p / "plug-ins" / "sfumato").exists()]
+
+
+def refresh_styles() -> None:
+    """After a new style is trained: offer it in every installed plug-in's Style menu."""
+    for dest in installed_dirs():
+        cfg_path = dest / "sfumato-config.json"
+        if cfg_path.exists():
+            cfg = json.loads(cfg_path.read_text())
+            _write_json(cfg_path, {**cfg, "styles": _config(cfg.get("idle_timeout", 600))["styles"]})
+
+
+def stop_worker() -> bool:
+    from core import protocol
+    try:
+        sock = protocol.connect(timeout=5)
+    except OSError:
+        return False
+    with sock:
+        protocol.send(sock, {"op": "shutdown"})
+        protocol.recv(sock)
+    return True
+
+
+def worker_status() -> str:
+    from core import protocol
+    try:
+        sock = protocol.connect(timeout=5)
+    except OSError:
+        return "not running (the plug-in starts it on first use)"
+    with sock:
+        protocol.send(sock, {"op": "ping"})
+        msg, _ = protocol.recv(sock)
+    return f"running, pid {msg['pid']}, socket {protocol.socket_path()}"
+
+
+def main(action: str, gimp_dir: Path | None) -> int:
+    if action == "install":
+        for dest in install(gimp_dir):
+            print(f"installed the GIMP plug-in in {dest}")
+            if "org.gimp.GIMP" in str(dest):
+                print(f"note: {FLATPAK_NOTE}")
+        print(f"worker Python: {sys.executable}. Restart GIMP, then use Filters > Sfumato.")
+    elif action == "uninstall":
+        dirs = installed_dirs(gimp_dir)
+        if not dirs:
+            raise SfumatoError("the Sfumato plug-in is not installed in any GIMP 3 profile")
+        for dest in dirs:
+            shutil.rmtree(dest)
+            print(f"removed {dest}")
+        if stop_worker():
+            print("stopped the running worker")
+    else:
+        dirs = installed_dirs(gimp_dir)
+        if not dirs:
+            print("plug-in: not installed (run `sfumato gimp install`)")
+        for dest in dirs:
+            cfg = json.loads((dest / "sfumato-config.json").read_text())
+            ok = "ok" if Path(cfg["python"]).exists() else "MISSING - run `sfumato gimp install` again"
+            print(f"plug-in: {dest} (worker Python {cfg['python']}: {ok})")
+        print(f"worker: {worker_status()}")
+    return 0

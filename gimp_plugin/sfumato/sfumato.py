@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Sfumato for GIMP 3: Filters > Sfumato > Stylize... / Stylize with Layer or Image...
+
+GIMP's Python cannot import onnxruntime, so this plug-in reads the active layer and the selection,
+hands the pixels to the Sfumato worker (a long-lived process in the project's own environment,
+see sfumato_client.py) and writes the result to a new layer above the source (default) or into the
+source inside one undo group. The user's pixels are never lost: outside the selection the result is
+the source, bit for bit.
+"""
+import os
+import sys
+import time
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sfumato_client as client  # noqa: E402
+
+STYLIZE = "sfumato-stylize"
+STYLIZE_WITH = "sfumato-stylize-with"
+
+
+# --- pixels in and out -----------------------------------------------------------------------
+
+def pixel_format(image, drawable):
+    """Babl format and wire dtype at the image's own precision (no posterising of 16/32-bit work)."""
+    name = image.get_precision().value_nick  # e.g. "u8-non-linear", "u16-linear", "float-perceptual"
+    babl_type, dtype = ("u8", "u8") if name.startswith("u8") else ("u16", "u16") if name.startswith("u16") \
+        else ("float", "f32")
+    grey = image.get_base_type() == Gimp.ImageBaseType.GRAY
+    comps = ("Y'" if grey else "R'G'B'") + ("A" if drawable.has_alpha() else "")
+    channels = (1 if grey else 3) + (1 if drawable.has_alpha() else 0)
+    return "%s %s" % (comps, babl_type), dtype, channels
+
+
+def read_layer(image, drawable):
+    fmt, dtype, channels = pixel_format(image, drawable)
+    w, h = drawable.get_width(), drawable.get_height()
+    data = drawable.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, fmt, Gegl.AbyssPolicy.NONE)
+    return {"width": w, "height": h, "channels": channels, "dtype": dtype}, data, fmt
+
+
+def read_selection(image, drawable):
+    """The selection over the layer's area as float coverage, or None when nothing is selected."""
+    if Gimp.Selection.is_empty(image):
+        return None, None
+    _, ox, oy = drawable.get_offsets()
+    w, h = drawable.get_width(), drawable.get_height()
+    _, _, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+    if x2 <= ox or y2 <= oy or x1 >= ox + w or y1 >= oy + h:
+        raise client.WorkerError("The selection does not touch the active layer. Select part of the layer, "
+                                 "or Select > None to work on the whole layer.")
+    data = image.get_selection().get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y float",
+                                                  Gegl.AbyssPolicy.NONE)
+    return {"width": w, "height": h, "channels": 1, "dtype": "f32"}, data
+
+
+def layer_type(image, drawable):
+    grey = image.get_base_type() == Gimp.ImageBaseType.GRAY
+    if drawable.has_alpha():
+        return Gimp.ImageType.GRAYA_IMAGE if grey else Gimp.ImageType.RGBA_IMAGE
+    return Gimp.ImageType.GRAY_IMAGE if grey else Gimp.ImageType.RGB_IMAGE
+
+
+def write_result(image, drawable, fmt, data, output, name):
+    """New layer directly above the source (same offsets and type), or in place via the shadow
+    buffer; either way one undo step."""
+    w, h = drawable.get_width(), drawable.get_height()
+    rect = Gegl.Rectangle.new(0, 0, w, h)
+    image.undo_group_start()
+    try:
+        if output == "in-place":
+            shadow = drawable.get_shadow_buffer()
+            shadow.set(rect, fmt, data)
+            shadow.flush()
+            drawable.merge_shadow(True)
+            drawable.update(0, 0, w, h)
+            return drawable
+        layer = Gimp.Layer.new(image, name, w, h, layer_type(image, drawable), 100.0, Gimp.LayerMode.NORMAL)
+        image.insert_layer(layer, drawable.get_parent(), image.get_item_position(drawable))
+        _, ox, oy = drawable.get_offsets()
+        layer.set_offsets(ox, oy)
+        buf = layer.get_buffer()
+        buf.set(rect, fmt, data)
+        buf.flush()
+        layer.update(0, 0, w, h)
+        return layer
+    finally:
+        image.undo_group_end()
+
+
+def read_style_drawable(layer):
+    w, h = layer.get_width(), layer.get_height()
+    data = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, "R'G'B' u8", Gegl.AbyssPolicy.NONE)
+    return {"width": w, "height": h, "channels": 3, "dtype": "u8"}, data
+
+
+def read_style_file(gfile):
+    img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, gfile)
+    try:
+        merged = img.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
+        return read_style_drawable(merged)
+    finally:
+        img.delete()
+
+
+# --- the procedures --------------------------------------------------------------------------
+
+def show_dialog(procedure, config, name):
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi
+    GimpUi.init(name)
+    dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
+    dialog.fill(None)
+    ok = dialog.run()
+    dialog.destroy()
+    return ok
+
+
+def error(procedure, message):
+    return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
+
+
+def run_stylize(procedure, run_mode, image, drawables, config, data):
+    name = procedure.get_name()
+    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, name):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
+        return procedure.new_return_values(Gimp.PDBStatusType.CALLING_ERROR,
+                                           GLib.Error("Select exactly one layer to stylize."))
+    drawable = drawables[0]
+    options = {"strength": config.get_property("strength"),
+               "preserve_colors": config.get_property("preserve-colors"),
+               "scale": config.get_property("texture-scale")}
+    try:
+        t0 = time.perf_counter()
+        spec, pixels, fmt = read_layer(image, drawable)
+        header = {"op": "stylize", "image": spec, "layout": ["image"], "options": options}
+        buffers = [pixels]
+        mask_spec, mask = read_selection(image, drawable)
+        if mask is not None:
+            header["mask"], header["layout"] = mask_spec, header["layout"] + ["mask"]
+            buffers.append(mask)
+        if name == STYLIZE:
+            blend = (config.get_property("blend") or "").strip()
+            options["style"] = blend or config.get_property("style")
+            label = options["style"].split(":")[0].replace("-", " ").title() if not blend else "Blend"
+        else:
+            layer, gfile = config.get_property("style-layer"), config.get_property("style-file")
+            if layer is None and gfile is None:
+                return error(procedure, "Choose a style layer or a style image file.")
+            style_spec, style_pixels = read_style_drawable(layer) if layer is not None else read_style_file(gfile)
+            header["style_image"], header["layout"] = style_spec, header["layout"] + ["style_image"]
+            buffers.append(style_pixels)
+            label = layer.get_name() if layer is not None else os.path.splitext(gfile.get_basename())[0]
+        t_read = time.perf_counter() - t0
+        Gimp.progress_init("Sfumato: stylizing")
+        result, out = client.request(header, buffers, Gimp.progress_update)
+        t1 = time.perf_counter()
+        layer = write_result(image, drawable, fmt, bytes(out[0]), config.get_property("output"),
+                             "%s \u2014 Sfumato" % label)
+        Gimp.progress_end()
+        Gimp.displays_flush()
+        print("[sfumato] %s %dx%d: read %.3fs, worker %.3fs (model %.3fs), write %.3fs"
+              % (name, spec["width"], spec["height"], t_read, t1 - t0 - t_read, result.get("seconds", 0),
+                 time.perf_counter() - t1), file=sys.stderr, flush=True)
+    except client.WorkerError as exc:
+        return error(procedure, str(exc))
+    retval = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    retval.remove(1)
+    retval.insert(1, GObject.Value(Gimp.Layer, layer))
+    return retval
+
+
+def style_choice():
+    choice = Gimp.Choice.new()
+    try:
+        names = client.load_config().get("styles") or []
+    except client.WorkerError:
+        names = []
+    for i, style in enumerate(names or ["starry-blue"]):
+        choice.add(style, i, style.replace("-", " ").capitalize(), "")
+    return choice, (names or ["starry-blue"])[0]
+
+
+def output_choice():
+    choice = Gimp.Choice.new()
+    choice.add("new-layer", 0, "New layer above", "")
+    choice.add("in-place", 1, "In place (undoable)", "")
+    return choice
+
+
+class Sfumato(Gimp.PlugIn):
+    def do_set_i18n(self, procname):
+        return False
+
+    def do_query_procedures(self):
+        return [STYLIZE, STYLIZE_WITH]
+
+    def do_create_procedure(self, name):
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_stylize, None)
+        procedure.set_image_types("RGB*, GRAY*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.add_menu_path("<Image>/Filters/Sfumato")
+        procedure.set_attribution("Sfumato", "Sfumato", "2026")
+        flags = GObject.ParamFlags.READWRITE
+        if name == STYLIZE:
+            procedure.set_menu_label("_Stylize...")
+            procedure.set_documentation("Repaint the layer in a built-in style",
+                                        "Stylizes the selection (soft edges honoured) or the whole layer.", name)
+            choice, default = style_choice()
+            procedure.add_choice_argument("style", "_Style", "Built-in style", choice, default, flags)
+            procedure.add_string_argument("blend", "_Blend (optional)",
+                                          "Several styles, e.g. starry-blue:0.7,crimson:0.3 (overrides Style)", "", flags)
+        else:
+            procedure.set_menu_label("Stylize with _Layer or Image...")
+            procedure.set_documentation("Repaint the layer in the style of another picture",
+                                        "The style comes from a layer of any open image, or from an image file.", name)
+            procedure.add_layer_argument("style-layer", "Style _layer", "A layer of any open image", True, flags)
+            procedure.add_file_argument("style-file", "Style _image file", "Or an image file",
+                                        Gimp.FileChooserAction.OPEN, True, None, flags)
+        procedure.add_double_argument("strength", "S_trength", "0 = original, 1 = full style", 0.0, 1.0, 1.0, flags)
+        procedure.add_boolean_argument("preserve-colors", "_Keep original colours",
+                                       "Stylized luminance, original colours", False, flags)
+        procedure.add_double_argument("texture-scale", "Texture _scale",
+                                      "Brush-stroke size: >1 bigger, <1 finer", 0.25, 8.0, 1.0, flags)
+        procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer", flags)
+        procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result", False, flags)
+        return procedure
+
+
+Gimp.main(Sfumato.__gtype__, sys.argv)

@@ -1,0 +1,84 @@
+"""The plug-in's side of the worker connection. Runs inside GIMP's Python: standard library only.
+
+Finds the running worker through its private Unix socket, or starts one with the interpreter
+named in sfumato-config.json (written by `sfumato gimp install`), sends one request and relays
+progress until the result or an error comes back.
+"""
+import json
+import os
+import subprocess
+import time
+
+import sfumato_protocol as protocol
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONFIG = os.path.join(HERE, "sfumato-config.json")
+START_TIMEOUT = 90.0
+
+
+class WorkerError(Exception):
+    """A message for the user."""
+
+
+def load_config():
+    try:
+        with open(CONFIG) as f:
+            return json.load(f)
+    except (OSError, ValueError) as exc:
+        raise WorkerError("Sfumato is not set up (%s). Run `sfumato gimp install` in the Sfumato environment."
+                          % exc) from None
+
+
+def log_path():
+    return os.path.join(protocol.runtime_dir(), "worker.log")
+
+
+def start_worker(config):
+    python = config.get("python", "")
+    if not os.path.exists(python):
+        raise WorkerError("The Sfumato environment (%s) is missing. Run `sfumato gimp install` again from it."
+                          % python)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}  # not GIMP's Python paths
+    with open(log_path(), "ab") as log:
+        subprocess.Popen([python, "-m", "core.worker", "--idle-timeout", str(config.get("idle_timeout", 600))],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=config.get("cwd") or None,
+                         start_new_session=True, close_fds=True)
+
+
+def connect_or_start(config):
+    try:
+        return protocol.connect()
+    except (FileNotFoundError, ConnectionRefusedError):
+        pass
+    start_worker(config)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            return protocol.connect()
+        except (FileNotFoundError, ConnectionRefusedError):
+            time.sleep(0.05)
+    raise WorkerError("The Sfumato worker did not start within %d s; see %s" % (START_TIMEOUT, log_path()))
+
+
+def request(header, buffers=(), on_progress=None):
+    """Send one request; returns (result header, result buffers). Raises WorkerError."""
+    config = load_config()
+    sock = connect_or_start(config)
+    try:
+        protocol.send(sock, header, *buffers)
+        while True:
+            try:
+                msg, bufs = protocol.recv(sock)
+            except (EOFError, ConnectionResetError):
+                raise WorkerError("The Sfumato worker stopped during the job (it may have crashed or run out of "
+                                  "memory); see %s. The next call starts a new worker." % log_path()) from None
+            kind = msg.get("type")
+            if kind == "progress":
+                if on_progress is not None:
+                    on_progress(msg.get("fraction", 0.0))
+            elif kind == "result":
+                return msg, bufs
+            elif kind == "error":
+                raise WorkerError(msg.get("message", "unknown error"))
+    finally:
+        sock.close()

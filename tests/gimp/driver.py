@@ -1,0 +1,108 @@
+# Runs INSIDE GIMP 3 (gimp-console --batch-interpreter=python-fu-eval), which has already imported
+# Gimp, Gegl, Gio, GObject, GLib. Reads the cases in $SFUMATO_CASES (JSON list), runs each through
+# the PDB exactly as a user's call would, and writes what happened to $SFUMATO_OUT for the pytest
+# side to check with numpy: raw buffers (source before/after, result, selection) and a JSON record.
+import json as _json
+import os as _os
+import time as _time
+
+
+def _fmt(image, layer):
+    name = image.get_precision().value_nick
+    t = "u8" if name.startswith("u8") else "u16" if name.startswith("u16") else "float"
+    grey = image.get_base_type() == Gimp.ImageBaseType.GRAY
+    return ("Y'" if grey else "R'G'B'") + ("A" if layer.has_alpha() else "") + " " + t
+
+
+def _dump(path, drawable, fmt):
+    w, h = drawable.get_width(), drawable.get_height()
+    with open(path, "wb") as f:
+        f.write(bytes(drawable.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, fmt, Gegl.AbyssPolicy.NONE)))
+
+
+def _case(case, out):
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(case["image"]))
+    layer = image.get_layers()[0]
+    if case.get("precision") == "u16":
+        image.convert_precision(Gimp.Precision.U16_NON_LINEAR)
+    if case.get("grey"):
+        image.convert_grayscale()
+    if case.get("offset"):
+        dx, dy = case["offset"]
+        image.resize(image.get_width() + 2 * dx, image.get_height() + 2 * dy, 0, 0)
+        layer.set_offsets(dx, dy)
+    kind, _, geo = case.get("selection", "none").partition(":")
+    Gimp.context_push()
+    Gimp.context_set_antialias(True)
+    feather = float(case.get("feather", 0))
+    Gimp.context_set_feather(feather > 0)
+    Gimp.context_set_feather_radius(feather, feather)
+    if kind == "ellipse":
+        image.select_ellipse(Gimp.ChannelOps.REPLACE, *[float(v) for v in geo.split(",")])
+    elif kind == "rect":
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, *[float(v) for v in geo.split(",")])
+    else:
+        Gimp.Selection.none(image)
+    Gimp.context_pop()
+
+    fmt = _fmt(image, layer)
+    cid = case["id"]
+    _dump(_os.path.join(out, cid + ".before.raw"), layer, fmt)
+    _, ox, oy = layer.get_offsets()
+    w, h = layer.get_width(), layer.get_height()
+    with open(_os.path.join(out, cid + ".mask.raw"), "wb") as f:
+        f.write(bytes(image.get_selection().get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y float",
+                                                            Gegl.AbyssPolicy.NONE)))
+    style_image = None
+    proc = Gimp.get_pdb().lookup_procedure(case["proc"])
+    config = proc.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [layer])
+    for key, value in case.get("args", {}).items():
+        if key == "style-layer-from":
+            style_image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(value))
+            config.set_property("style-layer", style_image.get_layers()[0])
+        elif key == "style-file":
+            config.set_property("style-file", Gio.File.new_for_path(value))
+        else:
+            config.set_property(key, value)
+    t0 = _time.time()
+    result = proc.run(config)
+    seconds = _time.time() - t0
+    status = result.index(0)
+    record = {"id": cid, "status": status.value_nick, "seconds": round(seconds, 3), "format": fmt,
+              "width": w, "height": h, "offsets": [ox, oy], "precision": image.get_precision().value_nick,
+              "layers_top_down": [l.get_name() for l in image.get_layers()]}
+    if status == Gimp.PDBStatusType.SUCCESS:
+        new = result.index(1)
+        _, nx, ny = new.get_offsets()
+        record.update(result_name=new.get_name(), result_offsets=[nx, ny],
+                      result_size=[new.get_width(), new.get_height()], result_is_source=new == layer,
+                      result_type=new.type().value_nick, source_type=layer.type().value_nick,
+                      result_index=image.get_item_position(new), source_index=image.get_item_position(layer))
+        _dump(_os.path.join(out, cid + ".result.raw"), new, fmt)
+        _dump(_os.path.join(out, cid + ".source_after.raw"), layer, fmt)
+    else:
+        record["error"] = str(result.index(1)) if result.length() > 1 else ""
+    if style_image is not None:
+        style_image.delete()
+    image.delete()
+    return record
+
+
+def _main():
+    cases = _json.load(open(_os.environ["SFUMATO_CASES"]))
+    out = _os.environ["SFUMATO_OUT"]
+    records = []
+    for case in cases:
+        try:
+            records.append(_case(case, out))
+        except Exception as exc:  # keep going: one broken case must not hide the others
+            records.append({"id": case["id"], "status": "driver-exception", "error": repr(exc)})
+        with open(_os.path.join(out, "records.json"), "w") as f:
+            _json.dump(records, f, indent=1)
+    print("SFUMATO-DRIVER-DONE", len(records), flush=True)
+
+
+_main()

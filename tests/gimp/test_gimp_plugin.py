@@ -1,0 +1,141 @@
+"""The plug-in inside a real GIMP 3.0 (headless): every procedure on a real photo with a feathered
+elliptical selection, new layer and in-place output, grey and 16-bit images, layer offsets, and the
+messages a user sees for selections that make no sense."""
+import os
+
+import numpy as np
+import pytest
+
+from tests.conftest import SAMPLES
+from tests.gimp import harness
+
+pytestmark = pytest.mark.gimp
+
+PHOTO = str(SAMPLES / "coffee.jpg")        # 600 x 400
+PAINTING = str(SAMPLES / "starry_night.jpg")
+ELLIPSE = "ellipse:150,100,300,200"
+CASES = [
+    {"id": "stylize_new", "proc": "sfumato-stylize", "selection": ELLIPSE, "feather": 30,
+     "args": {"style": "starry-blue"}},
+    {"id": "stylize_inplace", "proc": "sfumato-stylize", "selection": ELLIPSE, "feather": 30,
+     "args": {"style": "crimson", "output": "in-place"}},
+    {"id": "stylize_blend_options", "proc": "sfumato-stylize", "selection": ELLIPSE, "feather": 30,
+     "args": {"blend": "starry-blue:0.5,ink-comic:0.5", "strength": 0.7, "preserve-colors": True,
+              "texture-scale": 1.5}},
+    {"id": "with_layer", "proc": "sfumato-stylize-with", "selection": ELLIPSE, "feather": 30,
+     "args": {"style-layer-from": PAINTING}},
+    {"id": "with_file_inplace", "proc": "sfumato-stylize-with", "selection": ELLIPSE, "feather": 30,
+     "args": {"style-file": PAINTING, "output": "in-place"}},
+    {"id": "grey", "proc": "sfumato-stylize", "grey": True, "selection": ELLIPSE, "feather": 30,
+     "args": {"style": "starry-blue"}},
+    {"id": "u16", "proc": "sfumato-stylize", "precision": "u16", "selection": ELLIPSE, "feather": 30,
+     "args": {"style": "starry-blue"}},
+    {"id": "offset_partial", "proc": "sfumato-stylize", "offset": [40, 30], "selection": "ellipse:0,0,300,220",
+     "feather": 20, "args": {"style": "starry-blue"}},
+    {"id": "whole_layer", "proc": "sfumato-stylize", "args": {"style": "starry-blue"}},
+    {"id": "selection_off_layer", "proc": "sfumato-stylize", "offset": [40, 30], "selection": "rect:0,0,20,20",
+     "args": {"style": "starry-blue"}},
+    {"id": "with_nothing", "proc": "sfumato-stylize-with", "selection": ELLIPSE, "args": {}},
+    {"id": "unknown_style", "proc": "sfumato-stylize", "args": {"blend": "mona-lisa"}},
+]
+for c in CASES:
+    c["image"] = PHOTO
+
+
+@pytest.fixture(scope="module")
+def gimp_run(tmp_path_factory):
+    why = harness.available()
+    if why:
+        if os.environ.get("SFUMATO_REQUIRE_GIMP"):
+            pytest.fail(f"real GIMP required but unavailable: {why}")
+        pytest.skip(why)
+    out = tmp_path_factory.mktemp("gimp")
+    harness.stop_worker()
+    harness.install_plugin()
+    records, log = harness.run_cases(CASES, out)
+    yield {r["id"]: r for r in records}, out, log
+    harness.stop_worker()
+
+
+def _load(out, rec, kind):
+    fmt = rec["format"]
+    dtype = np.uint8 if fmt.endswith("u8") else np.uint16 if fmt.endswith("u16") else np.float32
+    channels = len(fmt.split()[0].replace("'", ""))
+    return np.fromfile(out / f"{rec['id']}.{kind}.raw", dtype).reshape(rec["height"], rec["width"], channels)
+
+
+def _mask(out, rec):
+    return np.fromfile(out / f"{rec['id']}.mask.raw", np.float32).reshape(rec["height"], rec["width"])
+
+
+def _ok(gimp_run, cid):
+    records, out, log = gimp_run
+    rec = records[cid]
+    assert rec["status"] == "success", f"{cid}: {rec}\n{log[-3000:]}"
+    return rec, out
+
+
+@pytest.mark.parametrize("cid", ["stylize_new", "stylize_blend_options", "with_layer", "grey", "u16",
+                                 "offset_partial"])
+def test_new_layer_above_source_changes_only_the_selection(gimp_run, cid):
+    rec, out = _ok(gimp_run, cid)
+    before, after, result = _load(out, rec, "before"), _load(out, rec, "source_after"), _load(out, rec, "result")
+    mask = _mask(out, rec)
+    assert not rec["result_is_source"]
+    assert rec["result_index"] == rec["source_index"] - 1  # directly above
+    assert rec["result_offsets"] == rec["offsets"] and rec["result_size"] == [rec["width"], rec["height"]]
+    assert rec["result_name"].endswith("Sfumato")
+    assert rec["result_type"] == rec["source_type"]
+    assert np.array_equal(after, before)                     # the user's layer is untouched
+    outside, inside = mask == 0, mask >= 0.999
+    assert outside.sum() > 1000 and inside.sum() > 1000
+    assert np.array_equal(result[outside], before[outside])  # outside the selection: bit for bit
+    scale = 255.0 if result.dtype == np.uint8 else 65535.0
+    assert np.abs(result[inside].astype(float) - before[inside]).mean() / scale > 0.05
+    edge = (mask > 0.2) & (mask < 0.8)                       # feathered edge: between the two
+    d_edge = np.abs(result[edge].astype(float) - before[edge]).mean()
+    assert 0 < d_edge < np.abs(result[inside].astype(float) - before[inside]).mean()
+
+
+@pytest.mark.parametrize("cid", ["stylize_inplace", "with_file_inplace"])
+def test_in_place_writes_into_the_source(gimp_run, cid):
+    rec, out = _ok(gimp_run, cid)
+    before, result = _load(out, rec, "before"), _load(out, rec, "result")
+    mask = _mask(out, rec)
+    assert rec["result_is_source"] and len(rec["layers_top_down"]) == 1
+    assert np.array_equal(result[mask == 0], before[mask == 0])
+    assert np.abs(result[mask >= 0.999].astype(float) - before[mask >= 0.999]).mean() > 10
+
+
+def test_grey_and_16_bit_keep_their_type_and_precision(gimp_run):
+    grey, out = _ok(gimp_run, "grey")
+    assert grey["result_type"].startswith("gray") and grey["format"].startswith("Y'")
+    u16, out = _ok(gimp_run, "u16")
+    assert u16["precision"].startswith("u16")
+    result, mask = _load(out, u16, "result"), _mask(out, u16)
+    inside = result[mask >= 0.999]
+    assert (inside % 257 != 0).mean() > 0.5  # real 16-bit values, not 8-bit ones scaled up
+
+
+def test_whole_layer_without_selection(gimp_run):
+    rec, out = _ok(gimp_run, "whole_layer")
+    before, result = _load(out, rec, "before"), _load(out, rec, "result")
+    changed = np.abs(result.astype(int) - before).max(axis=2) > 0
+    assert changed.mean() > 0.95
+
+
+@pytest.mark.parametrize("cid,message", [("selection_off_layer", "does not touch the active layer"),
+                                         ("with_nothing", "Choose a style layer"),
+                                         ("unknown_style", "unknown style")])
+def test_clear_messages_for_impossible_requests(gimp_run, cid, message):
+    records, out, log = gimp_run
+    rec = records[cid]
+    assert rec["status"] == "execution-error", rec
+    assert message in rec["error"], rec
+
+
+def test_one_warm_worker_served_every_call(gimp_run):
+    records, out, log = gimp_run
+    wlog = harness.worker_log()
+    assert wlog.count("listening on") == 1, wlog
+    assert wlog.count("done in") >= 9
