@@ -45,13 +45,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", choices=registry.DEVICES, default="auto")
     s.add_argument("--tile", type=int, default=768, help="tile size for large images (network pixels)")
 
+    ip = sub.add_parser("inpaint", help="fill the masked part of an image with plausible content")
+    ip.add_argument("input", type=Path)
+    ip.add_argument("--mask", type=Path, required=True, help="greyscale mask, white = fill, grey = partial blend")
+    ip.add_argument("-o", "--output", type=Path, help="output file (default: INPUT_filled.png)")
+    ip.add_argument("--model", default=None, help="inpainting model (default: sfumato-inpaint; see `sfumato models`)")
+    ip.add_argument("--grow", type=int, default=4, help="px the hole is enlarged before filling (default 4)")
+    ip.add_argument("--feather", type=int, default=4, help="px of soft edge when pasting back (default 4)")
+    ip.add_argument("--device", choices=registry.DEVICES, default="auto")
+
     st = sub.add_parser("styles", help="list the built-in styles")
     st.add_argument("--sheet", type=Path, help="write a contact sheet of every style on one photo")
     st.add_argument("--photo", type=Path, help="photo for the sheet (default: the bundled sample)")
     st.add_argument("--device", choices=registry.DEVICES, default="auto")
 
-    m = sub.add_parser("models", help="list installed models")
+    m = sub.add_parser("models", help="list installed models, or add your own (`models add FILE`)")
     m.add_argument("--verify", action="store_true", help="re-hash every model file against the manifest")
+    msub = m.add_subparsers(dest="models_action")
+    add = msub.add_parser("add", help="register an inpainting ONNX model you already have")
+    add.add_argument("file", type=Path)
+    add.add_argument("--convention", choices=["lama", "migan"], required=True)
+    add.add_argument("--name", help="model name (default: the file's name)")
+    add.add_argument("--licence", default="unknown (user supplied)")
 
     sub.add_parser("doctor", help="versions, providers, and whether CUDA really works")
 
@@ -78,6 +93,20 @@ def cmd_stylize(a) -> int:
     return 0
 
 
+def cmd_inpaint(a) -> int:
+    from .inpaint import DEFAULT_MODEL, InpaintOptions, inpaint
+    image = read_image(a.input)
+    mask = read_mask(a.mask, (image.shape[1], image.shape[0]))
+    options = InpaintOptions(model=a.model or DEFAULT_MODEL, grow=a.grow, feather=a.feather, device=a.device)
+    output = a.output or a.input.with_name(f"{a.input.stem}_filled.png")
+    t0 = time.perf_counter()
+    result = inpaint(image, mask, options)
+    seconds = time.perf_counter() - t0
+    write_image(output, result)
+    print(f"{a.input} -> {output} ({result.shape[1]}x{result.shape[0]}, {seconds:.2f}s)")
+    return 0
+
+
 def cmd_styles(a) -> int:
     from .styletransfer import style_table
     for s in style_table():
@@ -91,6 +120,11 @@ def cmd_styles(a) -> int:
 
 
 def cmd_models(a) -> int:
+    if a.models_action == "add":
+        entry = registry.add_user_model(a.file, a.convention, a.name, a.licence)
+        print(f"added {entry['name']} ({a.convention}, {entry['bytes'] / 1e6:.1f} MB) to {registry.user_dir() / 'models'}; "
+              f"use it with `sfumato inpaint ... --model {entry['name']}`")
+        return 0
     failed = []
     print(f"{'name':22s} {'task':13s} {'size':>9s}  {'licence':12s} sha256")
     for name, model in registry.all_models().items():
@@ -131,7 +165,8 @@ def cmd_gimp(a) -> int:
     return gimp_main(a.action, a.gimp_dir)
 
 
-COMMANDS = {"stylize": cmd_stylize, "styles": cmd_styles, "models": cmd_models, "doctor": cmd_doctor,
+COMMANDS = {"stylize": cmd_stylize, "inpaint": cmd_inpaint, "styles": cmd_styles, "models": cmd_models,
+            "doctor": cmd_doctor,
             "gimp": cmd_gimp}
 
 

@@ -67,6 +67,38 @@ def get_model(name: str) -> ModelInfo:
     return models[name]
 
 
+def add_user_model(path: Path, convention: str, name: str | None = None, licence: str = "unknown") -> dict:
+    """Copy a user's inpainting ONNX into the user models folder and record it in that manifest,
+    after checking that its inputs follow the named convention."""
+    import re
+    import shutil
+
+    from .inpaint_models import check_convention
+    path = Path(path)
+    if not path.exists():
+        raise SfumatoError(f"model file not found: {path}")
+    facts = check_convention(path, convention)
+    name = name or re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-")
+    if name in all_models() and name in _read_manifest(SHIPPED_DIR):
+        raise SfumatoError(f"{name!r} is the name of a shipped model; choose another with --name")
+    folder = user_dir() / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / f"{name}.onnx"
+    tmp = folder / f".{name}.onnx.part"
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, dest)
+    entry = {"file": dest.name, "task": "inpaint", "kind": convention, "licence": licence,
+             "source": f"added by the user from {path}", "sha256": sha256_file(dest), "bytes": dest.stat().st_size,
+             "work_size": 512, **facts}
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
+    manifest["models"][name] = entry
+    tmp = folder / ".manifest.json.part"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, manifest_path)
+    return {"name": name, **entry}
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

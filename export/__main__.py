@@ -10,22 +10,34 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description="Build, train and export Sfumato's models.")
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build shipped models from their sources")
-    build.add_argument("what", choices=["styles"], help="styles: the style table and the arbitrary-style pair")
+    build.add_argument("what", choices=["styles", "inpaint"],
+                       help="styles: the style table and the arbitrary-style pair; inpaint: the inpainting model "
+                            "from its training checkpoint")
     train = sub.add_parser("train", help="train a model")
     train_sub = train.add_subparsers(dest="what", required=True)
-    from .train_style import add_arguments
-    add_arguments(train_sub.add_parser("style", help="a new named style from a painting (CPU: minutes)"))
+    from . import train_inpaint, train_style
+    train_style.add_arguments(train_sub.add_parser("style", help="a new named style from a painting (CPU: minutes)"))
+    train_inpaint.add_arguments(train_sub.add_parser("inpaint", help="the inpainting model (resumable; hours)"))
+    prepare = sub.add_parser("prepare", help="prepare training data")
+    prepare.add_argument("what", choices=["inpaint-data"])
     args = parser.parse_args(argv)
     args.argv = argv[2:]
 
     from core.errors import SfumatoError
     try:
-        if args.command == "build":
+        if args.command == "build" and args.what == "styles":
             from .build import build_styles
             build_styles()
+        elif args.command == "build":
+            from .build import build_inpaint
+            build_inpaint()
         elif args.command == "train" and args.what == "style":
-            from .train_style import train
-            train(args)
+            train_style.train(args)
+        elif args.command == "train":
+            train_inpaint.train(args)
+        elif args.command == "prepare":
+            from .prepare_data import prepare
+            prepare()
     except SfumatoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

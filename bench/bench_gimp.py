@@ -1,0 +1,60 @@
+"""The GIMP plug-in's own overhead with a warm worker, on a 4-megapixel layer (2048x2048):
+reading the layer from GEGL, moving pixels to the worker and back, and writing the new layer,
+as a fraction of the worker's stylization time. Runs the real GIMP 3 (tests/gimp/harness.py).
+
+    python bench/bench_gimp.py [--runs 3]
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.gimp import harness  # noqa: E402
+
+LINE = re.compile(r"\[sfumato\] \S+ (\d+)x(\d+): read ([\d.]+)s, worker ([\d.]+)s \(model ([\d.]+)s\), write ([\d.]+)s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--side", type=int, default=2048)
+    args = ap.parse_args()
+    why = harness.available()
+    if why:
+        raise SystemExit(f"real GIMP unavailable: {why}")
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        tmp = Path(tmp)
+        photo = tmp / "photo.png"
+        Image.open(ROOT / "core" / "samples" / "coffee.jpg").resize((args.side, args.side), Image.BICUBIC).save(photo)
+        cases = [{"id": f"run{i}", "proc": "sfumato-stylize", "image": str(photo), "args": {"style": "starry-blue"}}
+                 for i in range(args.runs + 1)]
+        harness.stop_worker()
+        harness.install_plugin()
+        _, log = harness.run_cases(cases, tmp / "out")
+        harness.stop_worker()
+    rows = [tuple(float(v) for v in m.groups()[2:]) for m in LINE.finditer(log)]
+    if len(rows) != args.runs + 1:
+        raise SystemExit(f"expected {args.runs + 1} timing lines, got {len(rows)}:\n{log[-3000:]}")
+    print(f"{args.side}x{args.side} layer, warm worker, median of {args.runs} (first call, which starts the "
+          f"worker and loads the model, left out: {sum(rows[0]) :.2f}s)")
+    read, worker, model, write = (statistics.median(r[i] for r in rows[1:]) for i in range(4))
+    transfer = worker - model
+    overhead = read + transfer + write
+    print(f"  read layer+selection {read * 1000:7.1f} ms")
+    print(f"  to worker and back   {transfer * 1000:7.1f} ms")
+    print(f"  write new layer      {write * 1000:7.1f} ms")
+    print(f"  worker job (model)   {model * 1000:7.1f} ms")
+    print(f"  plug-in overhead = {overhead * 1000:.1f} ms = {overhead / model:.1%} of the model's time")
+
+
+if __name__ == "__main__":
+    main()

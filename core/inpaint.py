@@ -1,0 +1,130 @@
+"""Fill the masked part of an image with plausible content (remove an object, heal a scratch).
+
+For each connected region of the mask: crop around it with context proportional to its size
+(shifted inward at the image borders), shrink to the model's working size when large, fill, scale
+back, match the fill's colour to the surroundings, and paste back only inside the grown hole with a
+feathered edge. Grow (how much larger a hole the model fills) and feather (how soft the paste-back
+edge is) are separate settings. Pixels outside the grown mask come back bit for bit; alpha is kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from . import inpaint_models
+from .errors import SfumatoError
+from .job import Job
+from .pixels import from_float, resize, split_channels, to_float
+
+DEFAULT_MODEL = "sfumato-inpaint"
+
+
+class NothingToFill(SfumatoError):
+    pass
+
+
+@dataclass
+class InpaintOptions:
+    model: str = DEFAULT_MODEL
+    grow: int = 4          # px the hole is enlarged before filling (catches edge halos)
+    feather: int = 4       # px of soft transition when pasting back (inside the grown hole)
+    device: str = "auto"
+    context: float = 1.0   # context margin around each region, relative to the region's size
+    min_margin: int = 32   # px
+
+
+def check_options(o: InpaintOptions) -> None:
+    if not 0 <= o.grow <= 200:
+        raise SfumatoError(f"grow must be between 0 and 200 px, got {o.grow}")
+    if not 0 <= o.feather <= 200:
+        raise SfumatoError(f"feather must be between 0 and 200 px, got {o.feather}")
+
+
+def _disk(radius: int) -> np.ndarray:
+    y, x = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    return x * x + y * y <= radius * radius
+
+
+def region_boxes(grown: np.ndarray, context: float, min_margin: int) -> list[tuple[slice, slice, np.ndarray]]:
+    """(rows, cols, region mask) per connected region, the crop enlarged by a margin proportional
+    to the region's size and shifted inward where it would leave the image."""
+    labels, n = ndimage.label(grown)
+    h, w = grown.shape
+    boxes = []
+    for index, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
+        rh, rw = ys.stop - ys.start, xs.stop - xs.start
+        margin = max(min_margin, int(context * max(rh, rw) / 2))
+        ch, cw = min(h, rh + 2 * margin), min(w, rw + 2 * margin)
+        y0 = min(max(0, ys.start - margin), h - ch)
+        x0 = min(max(0, xs.start - margin), w - cw)
+        boxes.append((slice(y0, y0 + ch), slice(x0, x0 + cw), labels[y0:y0 + ch, x0:x0 + cw] == index))
+    return boxes
+
+
+def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None = None,
+            job: Job | None = None) -> np.ndarray:
+    """Fill where `mask` (H x W float 0..1, white = fill, grey = partial) is set. Returns an array of
+    the image's shape and dtype; outside the grown mask the input's bits are returned unchanged."""
+    options = options or InpaintOptions()
+    check_options(options)
+    colour, alpha = split_channels(image)
+    h, w = colour.shape[:2]
+    if mask.shape != (h, w):
+        raise SfumatoError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is {w}x{h}")
+    hole = mask > 0
+    if not hole.any():
+        raise NothingToFill("the mask is empty: nothing to fill (white marks what to fill)")
+    grown = ndimage.binary_dilation(hole, _disk(options.grow)) if options.grow else hole
+    if grown.all():
+        raise SfumatoError("the mask covers the whole image: leave some of the picture unmasked to fill from")
+    model = inpaint_models.load(options.model, options.device, job)
+
+    out = image.copy()
+    out_rows = out if out.ndim == 3 else out[:, :, None]
+    grey = image.ndim == 2 or image.shape[2] in (1, 2)
+    boxes = region_boxes(grown, options.context, options.min_margin)
+    for i, (ys, xs, region) in enumerate(boxes):
+        crop = to_float(colour[ys, xs])
+        ch, cw = region.shape
+        f = min(1.0, model.work_size / max(ch, cw))
+        if f < 1.0:  # large region: fill at the model's working size, then scale back
+            size = (max(16, round(cw * f)), max(16, round(ch * f)))
+            small_hole = resize(region.astype(np.float32), size, smooth=False) > 0.01
+            filled = resize(model.fill(resize(crop, size), small_hole), (cw, ch))
+        else:
+            filled = model.fill(crop, region)
+        filled = _match_colour(filled, crop, region)
+        # paste-back weight: the user's mask value inside the hole (grey = partial), carried over the grown
+        # band with a feathered fall-off (an eroded, blurred copy of the grown hole), 0 outside it
+        user = mask[ys, xs]
+        ramp = region.astype(np.float32)
+        if options.feather:
+            ramp = ndimage.gaussian_filter(ndimage.binary_erosion(region, _disk(options.feather)).astype(np.float32),
+                                           options.feather / 2)
+        reach = ndimage.grey_dilation(user, footprint=_disk(options.grow)) if options.grow else user
+        a = np.maximum(ramp * reach, user)
+        a = np.where(region, np.clip(a, 0.0, 1.0), 0.0)[..., None]
+        result = crop + a * (filled - crop)
+        if grey:
+            result = result.mean(axis=2, keepdims=True)
+        stored = from_float(result, image.dtype)
+        rows = out_rows[ys, xs]
+        nc = stored.shape[2]
+        changed = a[..., 0] > 0
+        rows[changed, :nc] = stored[changed]
+        if job is not None:
+            job.progress((i + 1) / len(boxes))
+    if alpha is not None:
+        out_rows[:, :, -1] = image[:, :, -1] if image.ndim == 3 else alpha
+    return out
+
+
+def _match_colour(filled: np.ndarray, crop: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Shift the fill so its colour along the hole's outer edge matches the known pixels there."""
+    ring = ndimage.binary_dilation(region, _disk(3)) & ~region
+    if ring.sum() < 8:
+        return filled
+    delta = crop[ring].mean(axis=0) - filled[ring].mean(axis=0)
+    return np.clip(filled + delta, 0.0, 1.0)

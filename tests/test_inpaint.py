@@ -1,0 +1,161 @@
+"""The fill pipeline and the bring-your-own-model adapters, proved with tiny ONNX models built here
+that follow each public convention exactly (the real LaMa / MI-GAN files are not available offline)."""
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from core import registry
+from core.errors import SfumatoError
+from core.inpaint import InpaintOptions, inpaint
+from core.inpaint_models import push_pull_fill
+from tests.conftest import SAMPLES, run_cli
+
+FILL = np.array([0.2, 0.6, 0.4], np.float32)
+
+
+def lama_like(path, size=64, scale=1.0):
+    """image/mask float NCHW (1 = hole), fixed size; output = known pixels, FILL in the hole (x scale)."""
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, size, size])
+    mask = helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, size, size])
+    out = helper.make_tensor_value_info("inpainted", TensorProto.FLOAT, [1, 3, size, size])
+    nodes = [helper.make_node("Sub", ["one", "mask"], ["keep"]), helper.make_node("Mul", ["image", "keep"], ["a"]),
+             helper.make_node("Mul", ["mask", "fill"], ["b"]), helper.make_node("Add", ["a", "b"], ["sum"]),
+             helper.make_node("Mul", ["sum", "scale"], ["inpainted"])]
+    inits = [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
+             helper.make_tensor("fill", TensorProto.FLOAT, [1, 3, 1, 1], FILL.tolist()),
+             helper.make_tensor("scale", TensorProto.FLOAT, [], [scale])]
+    onnx.save(helper.make_model(helper.make_graph(nodes, "lama_like", [image, mask], [out], inits),
+                                opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    return path
+
+
+def migan_like(path):
+    """image uint8 NCHW, mask uint8 (255 = known, 0 = hole), any size; output composited uint8."""
+    image = helper.make_tensor_value_info("image", TensorProto.UINT8, [1, 3, "h", "w"])
+    mask = helper.make_tensor_value_info("mask", TensorProto.UINT8, [1, 1, "h", "w"])
+    out = helper.make_tensor_value_info("result", TensorProto.UINT8, [1, 3, "h", "w"])
+    nodes = [helper.make_node("Equal", ["mask", "known"], ["is_known"]),
+             helper.make_node("Where", ["is_known", "image", "fill"], ["result"])]
+    inits = [helper.make_tensor("known", TensorProto.UINT8, [], [255]),
+             helper.make_tensor("fill", TensorProto.UINT8, [1, 3, 1, 1], (FILL * 255).round().astype(int).tolist())]
+    onnx.save(helper.make_model(helper.make_graph(nodes, "migan_like", [image, mask], [out], inits),
+                                opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    return path
+
+
+@pytest.fixture
+def photo_and_mask(photo):
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[100:160, 100:180] = 1.0        # region 1
+    mask[250:300, 400:470] = 1.0        # region 2, disjoint
+    return photo, mask
+
+
+def _add(path, convention, name):
+    entry = registry.add_user_model(path, convention, name)
+    assert entry["name"] == name
+    return name
+
+
+@pytest.mark.parametrize("kind", ["lama", "lama255", "migan"])
+def test_byo_conventions_fill_every_region_and_keep_the_rest(tmp_path, photo_and_mask, kind):
+    photo, mask = photo_and_mask
+    if kind == "migan":
+        name = _add(migan_like(tmp_path / "m.onnx"), "migan", "my-migan")
+    else:
+        name = _add(lama_like(tmp_path / "l.onnx", scale=255.0 if kind == "lama255" else 1.0), "lama", "my-lama")
+    out = inpaint(photo, mask, InpaintOptions(model=name, grow=3, feather=2))
+    assert out.shape == photo.shape and out.dtype == photo.dtype
+    grown = np.zeros_like(mask, bool)
+    grown[97:163, 97:183] = True
+    grown[247:303, 397:473] = True
+    assert np.array_equal(out[~grown], photo[~grown])            # outside the grown hole: bit for bit
+    for ys, xs in ((slice(110, 150), slice(110, 170)), (slice(260, 290), slice(410, 460))):
+        centre = out[ys, xs].reshape(-1, 3).astype(float) / 255
+        # the model's colour, shifted by colour matching toward the surroundings (same shift everywhere)
+        assert centre.std(axis=0).max() < 0.02
+        assert np.abs(centre.mean(axis=0) - photo[ys, xs].reshape(-1, 3).mean(axis=0) / 255).max() > 0.02
+
+
+def test_grey_mask_blends_partially(tmp_path, photo):
+    name = _add(migan_like(tmp_path / "m.onnx"), "migan", "blend-test")
+    full = np.zeros(photo.shape[:2], np.float32)
+    full[100:200, 100:200] = 1.0
+    half = full * 0.5
+    a = inpaint(photo, full, InpaintOptions(model=name, grow=0, feather=0)).astype(float)
+    b = inpaint(photo, half, InpaintOptions(model=name, grow=0, feather=0)).astype(float)
+    inside = (slice(120, 180), slice(120, 180))
+    assert np.abs(b[inside] - (a[inside] + photo[inside]) / 2).max() <= 1.0
+
+
+def test_alpha_and_grey_images(tmp_path, photo):
+    name = _add(migan_like(tmp_path / "m.onnx"), "migan", "alpha-test")
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[100:200, 100:200] = 1
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 77, np.uint8)])
+    out = inpaint(rgba, mask, InpaintOptions(model=name))
+    assert out.shape == rgba.shape and (out[..., 3] == 77).all()
+    grey = photo[..., 0]
+    g = inpaint(grey, mask, InpaintOptions(model=name))
+    assert g.shape == grey.shape and np.array_equal(g[mask == 0][:1000], grey[mask == 0][:1000])
+
+
+def test_mask_errors(tmp_path, photo):
+    name = _add(migan_like(tmp_path / "m.onnx"), "migan", "err-test")
+    h, w = photo.shape[:2]
+    with pytest.raises(SfumatoError, match="empty"):
+        inpaint(photo, np.zeros((h, w), np.float32), InpaintOptions(model=name))
+    with pytest.raises(SfumatoError, match="whole image"):
+        inpaint(photo, np.ones((h, w), np.float32), InpaintOptions(model=name))
+    with pytest.raises(SfumatoError, match="mask is"):
+        inpaint(photo, np.ones((h, w + 2), np.float32), InpaintOptions(model=name))
+    some = np.zeros((h, w), np.float32)
+    some[10:20, 10:20] = 1
+    with pytest.raises(SfumatoError, match="not an inpainting"):
+        inpaint(photo, some, InpaintOptions(model="styles"))
+    with pytest.raises(SfumatoError, match="unknown model"):
+        inpaint(photo, some, InpaintOptions(model="no-such-model"))
+
+
+def test_models_add_refuses_a_model_of_no_convention(tmp_path):
+    path = migan_like(tmp_path / "m.onnx")
+    r = run_cli("models", "add", path, "--convention", "lama", env={"SFUMATO_HOME": str(tmp_path / "h")})
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: ") and "does not follow the lama convention" in r.stderr
+    assert not (tmp_path / "h" / "models" / "m.onnx").exists()
+
+
+def test_cli_inpaint_with_a_byo_model(tmp_path):
+    home = {"SFUMATO_HOME": str(tmp_path / "h")}
+    r = run_cli("models", "add", lama_like(tmp_path / "l.onnx"), "--convention", "lama", "--name", "cli-lama", env=home)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((tmp_path / "h" / "models" / "manifest.json").read_text())["models"]["cli-lama"]
+    assert manifest["kind"] == "lama" and manifest["input_size"] == [64, 64] and len(manifest["sha256"]) == 64
+    from PIL import Image
+    m = np.zeros((400, 600), np.uint8)
+    m[150:250, 200:300] = 255
+    Image.fromarray(m).save(tmp_path / "mask.png")
+    out = tmp_path / "out.png"
+    r = run_cli("inpaint", SAMPLES / "coffee.jpg", "--mask", tmp_path / "mask.png", "--model", "cli-lama", "-o", out,
+                env=home)
+    assert r.returncode == 0, r.stderr
+    assert np.asarray(Image.open(out)).shape == (400, 600, 3)
+    Image.fromarray(np.zeros((400, 600), np.uint8)).save(tmp_path / "empty.png")
+    r = run_cli("inpaint", SAMPLES / "coffee.jpg", "--mask", tmp_path / "empty.png", "--model", "cli-lama",
+                "-o", tmp_path / "out2.png", env=home)
+    assert r.returncode == 2 and "empty" in r.stderr and not (tmp_path / "out2.png").exists()
+
+
+def test_push_pull_prior_is_smooth_and_keeps_known_pixels(photo):
+    img = photo.astype(np.float32) / 255
+    known = np.ones(img.shape[:2], bool)
+    known[150:250, 200:300] = False
+    filled = push_pull_fill(img, known)
+    assert np.array_equal(filled[known], img[known])
+    hole = filled[150:250, 200:300]
+    ring = img[140:260, 190:310].reshape(-1, 3)
+    assert ring.min(axis=0).min() - 1e-6 <= hole.min() and hole.max() <= ring.max() + 1e-6
+    assert np.abs(np.diff(hole, axis=0)).mean() < np.abs(np.diff(img, axis=0)).mean()

@@ -1,0 +1,129 @@
+"""The worker and the plug-in's client, outside GIMP: protocol, reuse, errors, cancel, crashes."""
+import importlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from core import StylizeOptions, protocol, stylize
+from tests.conftest import run_cli
+
+
+@pytest.fixture
+def client(tmp_path, monkeypatch):
+    """The installed plug-in's client module, with a private runtime dir for this test."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    from gimp_plugin.install import install
+    [dest] = install(tmp_path / "GIMP" / "3.0", idle_timeout=60)
+    monkeypatch.syspath_prepend(str(dest))
+    for name in ("sfumato_client", "sfumato_protocol"):
+        sys.modules.pop(name, None)
+    mod = importlib.import_module("sfumato_client")
+    yield mod
+    try:
+        mod.request({"op": "shutdown"})
+    except Exception:
+        pass
+
+
+def _image_request(img, **options):
+    h, w, c = img.shape
+    return {"op": "stylize", "layout": ["image"], "options": options,
+            "image": {"width": w, "height": h, "channels": c, "dtype": "u8"}}, [img.tobytes()]
+
+
+def test_stylize_through_the_worker_equals_the_api(client, photo):
+    header, buffers = _image_request(photo, style="starry-blue", strength=0.8)
+    progress = []
+    result, out = client.request(header, buffers, progress.append)
+    got = np.frombuffer(out[0], np.uint8).reshape(photo.shape)
+    assert np.array_equal(got, stylize(photo, StylizeOptions(style="starry-blue", strength=0.8)))
+    assert progress and progress[-1] == 1.0
+
+
+def test_worker_is_reused_and_serves_after_an_error(client, photo):
+    pid = client.request({"op": "ping"})[0]["pid"]
+    header, buffers = _image_request(photo, style="no-such-style")
+    with pytest.raises(client.WorkerError, match="unknown style"):
+        client.request(header, buffers)
+    assert client.request({"op": "ping"})[0]["pid"] == pid
+
+
+def test_bad_buffers_are_refused(client, photo):
+    header, buffers = _image_request(photo, style="crimson")
+    with pytest.raises(client.WorkerError, match="expected"):
+        client.request(header, [buffers[0][:-10]])
+
+
+def test_closing_the_connection_cancels_the_job_quickly(client):
+    client.request({"op": "ping"})  # worker up and warm
+    big = np.random.default_rng(0).integers(0, 255, (2048, 2048, 3), dtype=np.uint8)
+    header, buffers = _image_request(big, style="starry-blue")
+    client.request(_image_request(big[:64, :64], style="starry-blue")[0],
+                   [big[:64, :64].tobytes()])  # load the session first
+    sock = protocol.connect()
+    protocol.send(sock, header, *buffers)
+    time.sleep(0.3)
+    sock.close()  # what happens when GIMP's Cancel ends the plug-in
+    t0 = time.perf_counter()
+    client.request({"op": "ping"})
+    assert time.perf_counter() - t0 < 1.0
+    log = open(client.log_path()).read()
+    assert "cancelled" in log
+
+
+def test_a_crashed_worker_is_reported_and_replaced(client, photo):
+    pid = client.request({"op": "ping"})[0]["pid"]
+    big = np.random.default_rng(0).integers(0, 255, (2048, 2048, 3), dtype=np.uint8)
+    header, buffers = _image_request(big, style="starry-blue")
+
+    def kill_soon(_fraction=None):
+        pass
+
+    import threading
+    threading.Timer(0.4, lambda: os.kill(pid, signal.SIGKILL)).start()
+    with pytest.raises(client.WorkerError, match="stopped during the job"):
+        client.request(header, buffers, kill_soon)
+    assert client.request({"op": "ping"})[0]["pid"] != pid
+
+
+def test_socket_lives_in_a_private_directory(client):
+    client.request({"op": "ping"})
+    path = protocol.socket_path()
+    assert os.stat(os.path.dirname(path)).st_mode & 0o077 == 0
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.close()
+
+
+def test_runtime_dir_open_to_others_is_refused(tmp_path, monkeypatch):
+    shared = tmp_path / "rt"
+    (shared / "sfumato").mkdir(parents=True)
+    os.chmod(shared / "sfumato", 0o777)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
+    with pytest.raises(protocol.ProtocolError, match="private"):
+        protocol.socket_path()
+
+
+def test_gimp_install_status_uninstall(tmp_path):
+    profile = tmp_path / "GIMP" / "3.0"
+    r = run_cli("gimp", "install", "--gimp-dir", profile)
+    assert r.returncode == 0, r.stderr
+    dest = profile / "plug-ins" / "sfumato"
+    assert os.access(dest / "sfumato.py", os.X_OK)
+    assert (dest / "sfumato_protocol.py").read_text() == open(protocol.__file__).read()
+    cfg = json.loads((dest / "sfumato-config.json").read_text())
+    assert os.path.exists(cfg["python"]) and "starry-blue" in cfg["styles"]
+    r = run_cli("gimp", "status", "--gimp-dir", profile)
+    assert r.returncode == 0 and str(dest) in r.stdout and "ok" in r.stdout
+    r = run_cli("gimp", "uninstall", "--gimp-dir", profile)
+    assert r.returncode == 0 and not dest.exists()
+    r = run_cli("gimp", "uninstall", "--gimp-dir", profile)
+    assert r.returncode == 2 and r.stderr.startswith("error: ")
