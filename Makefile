@@ -1,4 +1,4 @@
-# Two commands on a fresh clone:  `make demo` (set up + stylize the bundled photo)  and  `make test`.
+# Two commands on a fresh clone:  `make demo` (set up + stylize and inpaint the bundled photo)  and  `make test`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,6 +20,7 @@ demo: setup
 	cp core/samples/coffee.jpg out/before.jpg
 	$(BIN)/sfumato stylize out/before.jpg --style starry-blue -o out/after-starry-blue.png
 	$(BIN)/sfumato stylize out/before.jpg --style-image core/samples/starry_night.jpg -o out/after-starry-night.png
+	$(BIN)/sfumato inpaint out/before.jpg --mask core/samples/coffee_spoon_mask.png -o out/after-no-spoon.png
 	$(BIN)/sfumato styles --sheet out/styles-sheet.png
 
 # The headless GIMP 3 (a Debian 13 chroot, ~2 min once, cached) for the plug-in tests. Needs root and

@@ -47,19 +47,37 @@ def _disk(radius: int) -> np.ndarray:
     return x * x + y * y <= radius * radius
 
 
+def grow_hole(hole: np.ndarray, grow: int) -> np.ndarray:
+    """The hole enlarged by `grow` px, computed only around the hole (cheap on 12 MP photos)."""
+    rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
+    y0, y1 = max(0, rows[0] - grow), min(hole.shape[0], rows[-1] + grow + 1)
+    x0, x1 = max(0, cols[0] - grow), min(hole.shape[1], cols[-1] + grow + 1)
+    grown = np.zeros_like(hole)
+    sub = hole[y0:y1, x0:x1]
+    grown[y0:y1, x0:x1] = ndimage.binary_dilation(sub, _disk(grow)) if grow else sub
+    return grown
+
+
 def region_boxes(grown: np.ndarray, context: float, min_margin: int) -> list[tuple[slice, slice, np.ndarray]]:
     """(rows, cols, region mask) per connected region, the crop enlarged by a margin proportional
     to the region's size and shifted inward where it would leave the image."""
-    labels, n = ndimage.label(grown)
     h, w = grown.shape
+    rows, cols = np.flatnonzero(grown.any(axis=1)), np.flatnonzero(grown.any(axis=0))
+    oy, ox = rows[0], cols[0]
+    labels, _ = ndimage.label(grown[oy:rows[-1] + 1, ox:cols[-1] + 1])  # only where the hole is
     boxes = []
     for index, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
         rh, rw = ys.stop - ys.start, xs.stop - xs.start
         margin = max(min_margin, int(context * max(rh, rw) / 2))
         ch, cw = min(h, rh + 2 * margin), min(w, rw + 2 * margin)
-        y0 = min(max(0, ys.start - margin), h - ch)
-        x0 = min(max(0, xs.start - margin), w - cw)
-        boxes.append((slice(y0, y0 + ch), slice(x0, x0 + cw), labels[y0:y0 + ch, x0:x0 + cw] == index))
+        y0 = min(max(0, oy + ys.start - margin), h - ch)
+        x0 = min(max(0, ox + xs.start - margin), w - cw)
+        window = np.zeros((ch, cw), bool)  # this region's pixels inside its crop
+        ly0, lx0 = y0 - oy, x0 - ox
+        sy0, sx0 = max(0, ly0), max(0, lx0)
+        sy1, sx1 = min(labels.shape[0], ly0 + ch), min(labels.shape[1], lx0 + cw)
+        window[sy0 - ly0:sy1 - ly0, sx0 - lx0:sx1 - lx0] = labels[sy0:sy1, sx0:sx1] == index
+        boxes.append((slice(y0, y0 + ch), slice(x0, x0 + cw), window))
     return boxes
 
 
@@ -76,7 +94,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
     hole = mask > 0
     if not hole.any():
         raise NothingToFill("the mask is empty: nothing to fill (white marks what to fill)")
-    grown = ndimage.binary_dilation(hole, _disk(options.grow)) if options.grow else hole
+    grown = grow_hole(hole, options.grow)
     if grown.all():
         raise SfumatoError("the mask covers the whole image: leave some of the picture unmasked to fill from")
     model = inpaint_models.load(options.model, options.device, job)

@@ -55,12 +55,22 @@ def op_stylize(header: dict, arrays: dict, job: Job) -> np.ndarray:
     return stylize(arrays["image"], options, mask=None if mask is None else mask[:, :, 0], job=job)
 
 
+def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
+    from .inpaint import InpaintOptions, inpaint
+    o = header.get("options", {})
+    if "mask" not in arrays:
+        raise SfumatoError("nothing to fill: the request has no mask")
+    options = InpaintOptions(model=o.get("model") or InpaintOptions.model, grow=int(o.get("grow", 4)),
+                             feather=int(o.get("feather", 4)), device=o.get("device", "auto"))
+    return inpaint(arrays["image"], arrays["mask"][:, :, 0], options, job=job)
+
+
 def op_styles(header: dict) -> dict:
     from .styletransfer import style_table
     return {"styles": [s["name"] for s in style_table()]}
 
 
-JOBS = {"stylize": op_stylize}
+JOBS = {"stylize": op_stylize, "inpaint": op_inpaint}
 
 
 class Worker:

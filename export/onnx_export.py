@@ -14,7 +14,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from .source import sha256_file
+from core.registry import sha256_file
 
 OPSET = 17
 MODELS_DIR = Path(__file__).resolve().parent.parent / "core" / "models"

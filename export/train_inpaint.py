@@ -158,7 +158,7 @@ def train(args) -> None:
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
-        history.append((step, float(hole_l1), float(perc)))
+        history.append((step, hole_l1.item(), perc.item()))
         if step % 20 == 0:
             recent = np.mean([h[1] for h in history[-20:]])
             print(f"step {step}: hole L1 {recent:.4f}, perceptual {history[-1][2]:.3f}, "

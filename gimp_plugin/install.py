@@ -38,9 +38,12 @@ def _targets(gimp_dir: Path | None) -> list[Path]:
 
 
 def _config(idle_timeout: int) -> dict:
+    from core.inpaint import DEFAULT_MODEL
+    from core.registry import all_models
     from core.styletransfer import style_table
-    return {"python": sys.executable, "idle_timeout": idle_timeout,
-            "styles": [s["name"] for s in style_table()], "sfumato_root": str(PLUGIN_SRC.parent.parent)}
+    inpainters = sorted((n for n, m in all_models().items() if m.task == "inpaint"), key=lambda n: n != DEFAULT_MODEL)
+    return {"python": sys.executable, "idle_timeout": idle_timeout, "styles": [s["name"] for s in style_table()],
+            "inpaint_models": inpainters, "sfumato_root": str(PLUGIN_SRC.parent.parent)}
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -69,12 +72,13 @@ def installed_dirs(gimp_dir: Path | None = None) -> list[Path]:
 
 
 def refresh_styles() -> None:
-    """After a new style is trained: offer it in every installed plug-in's Style menu."""
+    """After a new style is trained or a model added: offer it in every installed plug-in's menus."""
     for dest in installed_dirs():
         cfg_path = dest / "sfumato-config.json"
         if cfg_path.exists():
             cfg = json.loads(cfg_path.read_text())
-            _write_json(cfg_path, {**cfg, "styles": _config(cfg.get("idle_timeout", 600))["styles"]})
+            fresh = _config(cfg.get("idle_timeout", 600))
+            _write_json(cfg_path, {**cfg, "styles": fresh["styles"], "inpaint_models": fresh["inpaint_models"]})
 
 
 def stop_worker() -> bool:

@@ -159,3 +159,40 @@ def test_push_pull_prior_is_smooth_and_keeps_known_pixels(photo):
     ring = img[140:260, 190:310].reshape(-1, 3)
     assert ring.min(axis=0).min() - 1e-6 <= hole.min() and hole.max() <= ring.max() + 1e-6
     assert np.abs(np.diff(hole, axis=0)).mean() < np.abs(np.diff(img, axis=0)).mean()
+
+
+def test_default_model_is_shipped_with_its_training_record():
+    entry = registry.get_model("sfumato-inpaint").entry
+    assert entry["task"] == "inpaint" and entry["kind"] == "sfumato-inpaint" and entry["licence"] == "Apache-2.0"
+    assert entry["training"]["steps"] > 0 and entry["training"]["hours"] > 0
+    assert entry["built_by"] == "python -m export build inpaint"
+    assert entry["parity_torch_vs_onnx"]["max_abs"] <= 1e-4
+
+
+def test_default_model_fills_a_hole(photo):
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[150:250, 250:350] = 1
+    out = inpaint(photo, mask)
+    assert np.array_equal(out[:140], photo[:140])
+    hole = out[160:240, 260:340].astype(float)
+    assert np.abs(hole - photo[160:240, 260:340]).mean() > 1  # the content changed...
+    truth = photo[160:240, 260:340].astype(float)
+    flat = np.abs(truth - truth.mean(axis=(0, 1))).mean()
+    assert np.abs(hole - truth).mean() < flat  # ...to something closer to the photo than a flat average colour
+
+
+@pytest.mark.torch
+def test_default_model_matches_its_pytorch_module(photo):
+    torch = pytest.importorskip("torch")
+    from export.train_inpaint import CHECKPOINT, make_net
+    from export.onnx_export import run_onnx
+    net = make_net()
+    net.load_state_dict(torch.load(CHECKPOINT, map_location="cpu", weights_only=False)["decoder"], strict=False)
+    net.eval()
+    x = np.ascontiguousarray((photo[:192, :256].astype(np.float32) / 255).transpose(2, 0, 1)[None])
+    m = np.zeros((1, 1, 192, 256), np.float32)
+    m[..., 50:120, 80:200] = 1
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x), torch.from_numpy(m)).numpy()
+    got = run_onnx(registry.get_model("sfumato-inpaint").path, {"image": x, "mask": m})[0]
+    assert np.abs(ref - got).max() <= 1e-4

@@ -127,3 +127,22 @@ def test_gimp_install_status_uninstall(tmp_path):
     assert r.returncode == 0 and not dest.exists()
     r = run_cli("gimp", "uninstall", "--gimp-dir", profile)
     assert r.returncode == 2 and r.stderr.startswith("error: ")
+
+
+def test_inpaint_through_the_worker(client, photo, tmp_path):
+    from core.inpaint import InpaintOptions, inpaint
+    from tests.test_inpaint import migan_like
+    registry_entry = __import__("core.registry", fromlist=["add_user_model"]).add_user_model(
+        migan_like(tmp_path / "m.onnx"), "migan", "worker-migan")
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[100:180, 200:300] = 1
+    h, w, c = photo.shape
+    header = {"op": "inpaint", "layout": ["image", "mask"], "options": {"model": registry_entry["name"], "grow": 3},
+              "image": {"width": w, "height": h, "channels": c, "dtype": "u8"},
+              "mask": {"width": w, "height": h, "channels": 1, "dtype": "f32"}}
+    result, out = client.request(header, [photo.tobytes(), mask.tobytes()])
+    got = np.frombuffer(out[0], np.uint8).reshape(photo.shape)
+    assert np.array_equal(got, inpaint(photo, mask, InpaintOptions(model="worker-migan", grow=3)))
+    header["layout"], header["options"] = ["image"], {}
+    with pytest.raises(client.WorkerError, match="no mask"):
+        client.request(header, [photo.tobytes()])

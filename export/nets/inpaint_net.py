@@ -20,14 +20,16 @@ def _conv(cin, cout):
 
 
 class Up(nn.Module):
-    def __init__(self, cin, skip, cout):
+    """x2 bilinear upsample, concatenate the encoder skip and the mask at that scale, two convs."""
+
+    def __init__(self, cin, skip, cout, scale):
         super().__init__()
+        self.scale = scale  # the skip's downscale factor (sizes are multiples of 16, so pooling is exact)
         self.body = nn.Sequential(_conv(cin + skip + 1, cout), _conv(cout, cout))
 
     def forward(self, x, skip, mask):
-        x = F.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
-        m = F.interpolate(mask, size=skip.shape[2:], mode="area")
-        return self.body(torch.cat([x, skip, m], 1))
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.body(torch.cat([x, skip, F.avg_pool2d(mask, self.scale)], 1))
 
 
 class InpaintNet(nn.Module):
@@ -35,18 +37,17 @@ class InpaintNet(nn.Module):
         super().__init__()
         self.encoder = EfficientNetLite0Features()   # 16@/2, 24@/4, 40@/8, 80@/16
         self.bottleneck = nn.Sequential(_conv(80 + 1, 64), _conv(64, 64), _conv(64, 64))
-        self.up3 = Up(64, 40, 48)
-        self.up2 = Up(48, 24, 32)
-        self.up1 = Up(32, 16, 24)
+        self.up3 = Up(64, 40, 48, 8)
+        self.up2 = Up(48, 24, 32, 4)
+        self.up1 = Up(32, 16, 24, 2)
         self.head = nn.Sequential(_conv(24 + 3 + 1, 16), nn.Conv2d(16, 3, 3, padding=1))
 
     def forward(self, image, mask):
         f1, f2, f3, f4 = self.encoder(image)
-        m4 = F.interpolate(mask, size=f4.shape[2:], mode="area")
-        x = self.bottleneck(torch.cat([f4, m4], 1))
+        x = self.bottleneck(torch.cat([f4, F.avg_pool2d(mask, 16)], 1))
         x = self.up3(x, f3, mask)
         x = self.up2(x, f2, mask)
         x = self.up1(x, f1, mask)
-        x = F.interpolate(x, size=image.shape[2:], mode="bilinear", align_corners=False)
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         residual = self.head(torch.cat([x, image, mask], 1))
         return torch.clamp(image + mask * residual, 0.0, 1.0)

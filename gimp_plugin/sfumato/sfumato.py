@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Sfumato for GIMP 3: Filters > Sfumato > Stylize... / Stylize with Layer or Image...
+"""Sfumato for GIMP 3: Filters > Sfumato > Fill Selection... / Stylize... / Stylize with Layer or Image...
 
 GIMP's Python cannot import onnxruntime, so this plug-in reads the active layer and the selection,
 hands the pixels to the Sfumato worker (a long-lived process in the project's own environment,
@@ -22,6 +22,7 @@ import sfumato_client as client  # noqa: E402
 
 STYLIZE = "sfumato-stylize"
 STYLIZE_WITH = "sfumato-stylize-with"
+FILL = "sfumato-fill-selection"
 
 
 # --- pixels in and out -----------------------------------------------------------------------
@@ -125,40 +126,61 @@ def error(procedure, message):
     return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
 
 
-def run_stylize(procedure, run_mode, image, drawables, config, data):
+def stylize_request(config, header, buffers):
+    blend = (config.get_property("blend") or "").strip()
+    header["op"] = "stylize"
+    header["options"] = {"style": blend or config.get_property("style"), **_stylize_options(config)}
+    return header["options"]["style"].split(":")[0].replace("-", " ").title() if not blend else "Blend"
+
+
+def stylize_with_request(config, header, buffers):
+    layer, gfile = config.get_property("style-layer"), config.get_property("style-file")
+    if layer is None and gfile is None:
+        raise client.WorkerError("Choose a style layer or a style image file.")
+    style_spec, style_pixels = read_style_drawable(layer) if layer is not None else read_style_file(gfile)
+    header["op"], header["options"] = "stylize", _stylize_options(config)
+    header["style_image"], header["layout"] = style_spec, header["layout"] + ["style_image"]
+    buffers.append(style_pixels)
+    return layer.get_name() if layer is not None else os.path.splitext(gfile.get_basename())[0]
+
+
+def fill_request(config, header, buffers):
+    if "mask" not in header:
+        raise client.WorkerError("The selection is empty: select the area to fill first (e.g. with the "
+                                 "Free Select tool around the object to remove).")
+    header["op"] = "inpaint"
+    header["options"] = {"model": config.get_property("model"), "grow": config.get_property("grow"),
+                         "feather": config.get_property("feather")}
+    return "Filled"
+
+
+def _stylize_options(config):
+    return {"strength": config.get_property("strength"), "preserve_colors": config.get_property("preserve-colors"),
+            "scale": config.get_property("texture-scale")}
+
+
+REQUESTS = {STYLIZE: stylize_request, STYLIZE_WITH: stylize_with_request, FILL: fill_request}
+
+
+def run(procedure, run_mode, image, drawables, config, data):
     name = procedure.get_name()
     if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, name):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
         return procedure.new_return_values(Gimp.PDBStatusType.CALLING_ERROR,
-                                           GLib.Error("Select exactly one layer to stylize."))
+                                           GLib.Error("Select exactly one layer."))
     drawable = drawables[0]
-    options = {"strength": config.get_property("strength"),
-               "preserve_colors": config.get_property("preserve-colors"),
-               "scale": config.get_property("texture-scale")}
     try:
         t0 = time.perf_counter()
         spec, pixels, fmt = read_layer(image, drawable)
-        header = {"op": "stylize", "image": spec, "layout": ["image"], "options": options}
-        buffers = [pixels]
+        header, buffers = {"image": spec, "layout": ["image"]}, [pixels]
         mask_spec, mask = read_selection(image, drawable)
         if mask is not None:
             header["mask"], header["layout"] = mask_spec, header["layout"] + ["mask"]
             buffers.append(mask)
-        if name == STYLIZE:
-            blend = (config.get_property("blend") or "").strip()
-            options["style"] = blend or config.get_property("style")
-            label = options["style"].split(":")[0].replace("-", " ").title() if not blend else "Blend"
-        else:
-            layer, gfile = config.get_property("style-layer"), config.get_property("style-file")
-            if layer is None and gfile is None:
-                return error(procedure, "Choose a style layer or a style image file.")
-            style_spec, style_pixels = read_style_drawable(layer) if layer is not None else read_style_file(gfile)
-            header["style_image"], header["layout"] = style_spec, header["layout"] + ["style_image"]
-            buffers.append(style_pixels)
-            label = layer.get_name() if layer is not None else os.path.splitext(gfile.get_basename())[0]
+        label = REQUESTS[name](config, header, buffers)
         t_read = time.perf_counter() - t0
-        Gimp.progress_init("Sfumato: stylizing")
+        Gimp.progress_init("Sfumato: %s" % ("filling" if name == FILL else "stylizing"))
         result, out = client.request(header, buffers, Gimp.progress_update)
         t1 = time.perf_counter()
         layer = write_result(image, drawable, fmt, bytes(out[0]), config.get_property("output"),
@@ -176,15 +198,16 @@ def run_stylize(procedure, run_mode, image, drawables, config, data):
     return retval
 
 
-def style_choice():
+def config_choice(key, fallback):
+    """A Gimp.Choice of the names the installer recorded (styles, inpainting models)."""
     choice = Gimp.Choice.new()
     try:
-        names = client.load_config().get("styles") or []
+        names = client.load_config().get(key) or [fallback]
     except client.WorkerError:
-        names = []
-    for i, style in enumerate(names or ["starry-blue"]):
-        choice.add(style, i, style.replace("-", " ").capitalize(), "")
-    return choice, (names or ["starry-blue"])[0]
+        names = [fallback]
+    for i, item in enumerate(names):
+        choice.add(item, i, item.replace("-", " ").capitalize(), "")
+    return choice, names[0]
 
 
 def output_choice():
@@ -199,20 +222,34 @@ class Sfumato(Gimp.PlugIn):
         return False
 
     def do_query_procedures(self):
-        return [STYLIZE, STYLIZE_WITH]
+        return [FILL, STYLIZE, STYLIZE_WITH]
 
     def do_create_procedure(self, name):
-        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_stylize, None)
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         procedure.set_image_types("RGB*, GRAY*")
         procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
         procedure.add_menu_path("<Image>/Filters/Sfumato")
         procedure.set_attribution("Sfumato", "Sfumato", "2026")
         flags = GObject.ParamFlags.READWRITE
+        if name == FILL:
+            procedure.set_menu_label("_Fill Selection...")
+            procedure.set_documentation("Fill the selection with plausible content",
+                                        "Removes what is selected (an object, a scratch) and fills it from its "
+                                        "surroundings.", name)
+            choice, default = config_choice("inpaint_models", "sfumato-inpaint")
+            procedure.add_choice_argument("model", "_Model", "Inpainting model", choice, default, flags)
+            procedure.add_int_argument("grow", "_Grow (px)", "Enlarge the hole the model fills", 0, 200, 4, flags)
+            procedure.add_int_argument("feather", "_Feather (px)", "Soft edge when pasting back", 0, 200, 4, flags)
+            procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer",
+                                          flags)
+            procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result", False,
+                                              flags)
+            return procedure
         if name == STYLIZE:
             procedure.set_menu_label("_Stylize...")
             procedure.set_documentation("Repaint the layer in a built-in style",
                                         "Stylizes the selection (soft edges honoured) or the whole layer.", name)
-            choice, default = style_choice()
+            choice, default = config_choice("styles", "starry-blue")
             procedure.add_choice_argument("style", "_Style", "Built-in style", choice, default, flags)
             procedure.add_string_argument("blend", "_Blend (optional)",
                                           "Several styles, e.g. starry-blue:0.7,crimson:0.3 (overrides Style)", "", flags)

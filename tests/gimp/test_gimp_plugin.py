@@ -1,4 +1,4 @@
-"""The plug-in inside a real GIMP 3.0 (headless): every procedure on a real photo with a feathered
+"""The plug-in inside a real GIMP 3.0 (headless): all three procedures on a real photo with a feathered
 elliptical selection, new layer and in-place output, grey and 16-bit images, layer offsets, and the
 messages a user sees for selections that make no sense."""
 import os
@@ -37,6 +37,13 @@ CASES = [
      "args": {"style": "starry-blue"}},
     {"id": "with_nothing", "proc": "sfumato-stylize-with", "selection": ELLIPSE, "args": {}},
     {"id": "unknown_style", "proc": "sfumato-stylize", "args": {"blend": "mona-lisa"}},
+    {"id": "fill_new", "proc": "sfumato-fill-selection", "selection": "ellipse:250,150,80,60", "feather": 6,
+     "args": {"grow": 4, "feather": 4}},
+    {"id": "fill_inplace_u16", "proc": "sfumato-fill-selection", "precision": "u16",
+     "selection": "ellipse:250,150,80,60", "feather": 6, "args": {"output": "in-place"}},
+    {"id": "fill_grey_offset", "proc": "sfumato-fill-selection", "grey": True, "offset": [40, 30],
+     "selection": "ellipse:0,0,120,100", "feather": 6, "args": {}},
+    {"id": "fill_empty", "proc": "sfumato-fill-selection", "args": {}},
 ]
 for c in CASES:
     c["image"] = PHOTO
@@ -124,7 +131,26 @@ def test_whole_layer_without_selection(gimp_run):
     assert changed.mean() > 0.95
 
 
-@pytest.mark.parametrize("cid,message", [("selection_off_layer", "does not touch the active layer"),
+@pytest.mark.parametrize("cid", ["fill_new", "fill_inplace_u16", "fill_grey_offset"])
+def test_fill_selection_changes_only_the_grown_selection(gimp_run, cid):
+    from scipy import ndimage
+    rec, out = _ok(gimp_run, cid)
+    before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
+    y, x = np.mgrid[-4:5, -4:5]
+    grown = ndimage.binary_dilation(mask > 0, x * x + y * y <= 16)
+    assert np.array_equal(result[~grown], before[~grown])
+    inside = mask >= 0.999
+    assert inside.sum() > 500 and np.abs(result[inside].astype(float) - before[inside]).mean() > 0
+    if cid == "fill_inplace_u16":
+        assert rec["result_is_source"] and rec["precision"].startswith("u16")
+    else:
+        assert rec["result_index"] == rec["source_index"] - 1 and rec["result_offsets"] == rec["offsets"]
+        assert rec["result_type"] == rec["source_type"]
+        assert np.array_equal(_load(out, rec, "source_after"), before)
+
+
+@pytest.mark.parametrize("cid,message", [("fill_empty", "The selection is empty"),
+                                         ("selection_off_layer", "does not touch the active layer"),
                                          ("with_nothing", "Choose a style layer"),
                                          ("unknown_style", "unknown style")])
 def test_clear_messages_for_impossible_requests(gimp_run, cid, message):
@@ -138,4 +164,4 @@ def test_one_warm_worker_served_every_call(gimp_run):
     records, out, log = gimp_run
     wlog = harness.worker_log()
     assert wlog.count("listening on") == 1, wlog
-    assert wlog.count("done in") >= 9
+    assert wlog.count("done in") >= 12
