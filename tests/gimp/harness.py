@@ -49,6 +49,10 @@ def run_cases(cases: list[dict], out: Path, timeout: int = 900) -> tuple[list[di
     return json.loads(records_path.read_text()), log
 
 
+def reset_worker_log() -> None:
+    (WORKER_SOCKET.parent / "worker.log").unlink(missing_ok=True)
+
+
 def worker_log() -> str:
     path = WORKER_SOCKET.parent / "worker.log"
     return path.read_text() if path.exists() else ""

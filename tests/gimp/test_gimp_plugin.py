@@ -58,6 +58,7 @@ def gimp_run(tmp_path_factory):
         pytest.skip(why)
     out = tmp_path_factory.mktemp("gimp")
     harness.stop_worker()
+    harness.reset_worker_log()
     harness.install_plugin()
     records, log = harness.run_cases(CASES, out)
     yield {r["id"]: r for r in records}, out, log
