@@ -134,7 +134,7 @@ def train(args) -> None:
         print(f"resumed at step {step} ({elapsed / 60:.1f} min trained)", flush=True)
     data = Batches(list_photos([Path(p) for p in args.photos]), args.size, rng)
     net.encoder.eval()
-    t0 = time.perf_counter()
+    t0, first_step = time.perf_counter(), step
     deadline = t0 + args.minutes * 60 if args.minutes else None
     last_save = t0
 
@@ -162,7 +162,7 @@ def train(args) -> None:
         if step % 20 == 0:
             recent = np.mean([h[1] for h in history[-20:]])
             print(f"step {step}: hole L1 {recent:.4f}, perceptual {history[-1][2]:.3f}, "
-                  f"{(time.perf_counter() - t0) / max(1, step - (history[0][0] - 1)):.2f}s/step", flush=True)
+                  f"{(time.perf_counter() - t0) / max(1, step - first_step):.2f}s/step", flush=True)
         if time.perf_counter() - last_save > args.save_minutes * 60:
             save()
             last_save = time.perf_counter()
