@@ -67,11 +67,7 @@ def request(header, buffers=(), on_progress=None):
     try:
         protocol.send(sock, header, *buffers)
         while True:
-            try:
-                msg, bufs = protocol.recv(sock)
-            except (EOFError, ConnectionResetError):
-                raise WorkerError("The Sfumato worker stopped during the job (it may have crashed or run out of "
-                                  "memory); see %s. The next call starts a new worker." % log_path()) from None
+            msg, bufs = protocol.recv(sock)
             kind = msg.get("type")
             if kind == "progress":
                 if on_progress is not None:
@@ -80,5 +76,8 @@ def request(header, buffers=(), on_progress=None):
                 return msg, bufs
             elif kind == "error":
                 raise WorkerError(msg.get("message", "unknown error"))
+    except (EOFError, ConnectionResetError, BrokenPipeError):
+        raise WorkerError("The Sfumato worker stopped during the job (it may have crashed or run out of memory); "
+                          "see %s. The next call starts a new worker." % log_path()) from None
     finally:
         sock.close()
