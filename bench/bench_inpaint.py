@@ -64,7 +64,8 @@ def score(result, truth, hole):
 # --- methods: each takes (uint8 H x W x 3, bool hole) and returns float 0..1 ----------------------
 
 def ours(img, hole):
-    return inpaint(img, hole.astype(np.float32), InpaintOptions(grow=2, feather=2)).astype(np.float32) / 255
+    # grow/feather exist for real selections that leave a halo of the removed object; these holes are exact
+    return inpaint(img, hole.astype(np.float32), InpaintOptions(grow=0, feather=0)).astype(np.float32) / 255
 
 
 def prior(img, hole):
@@ -85,7 +86,7 @@ def gmic(command):
         with tempfile.TemporaryDirectory() as tmp:
             Image.fromarray(img).save(f"{tmp}/i.png")
             Image.fromarray((hole * 255).astype(np.uint8)).save(f"{tmp}/m.png")
-            subprocess.run(["gmic", "-v", "-", f"{tmp}/i.png", f"{tmp}/m.png", command, "-rm[1]", "-o", f"{tmp}/o.png"],
+            subprocess.run(["gmic", f"{tmp}/i.png", f"{tmp}/m.png", f"{command}[0]", "[1]", "-o[0]", f"{tmp}/o.png"],
                            check=True, capture_output=True, timeout=300)
             return np.asarray(Image.open(f"{tmp}/o.png").convert("RGB"), np.float32) / 255
     return run
@@ -101,7 +102,7 @@ def methods(skip_gmic: bool):
         print("(opencv-python-headless not installed: OpenCV methods skipped)")
     if not skip_gmic and shutil.which("gmic"):
         found["gmic pde"] = gmic("inpaint_pde")
-        found["gmic matchpatch"] = gmic("inpaint_matchpatch 1")
+        found["gmic matchpatch"] = gmic("inpaint_matchpatch")
     elif not skip_gmic:
         print("(gmic not installed: `apt-get install gmic` to compare with G'MIC)")
     return found

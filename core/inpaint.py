@@ -1,7 +1,7 @@
 """Fill the masked part of an image with plausible content (remove an object, heal a scratch).
 
 For each connected region of the mask: crop around it with context proportional to its size
-(shifted inward at the image borders), shrink to the model's working size when large, fill, scale
+(shifted inward at the image borders; the other holes in the crop are unknown, not context), shrink to the model's working size when large, fill, scale
 back, match the fill's colour to the surroundings, and paste back only inside the grown hole with a
 feathered edge. Grow (how much larger a hole the model fills) and feather (how soft the paste-back
 edge is) are separate settings. Pixels outside the grown mask come back bit for bit; alpha is kept.
@@ -31,7 +31,7 @@ class InpaintOptions:
     grow: int = 4          # px the hole is enlarged before filling (catches edge halos)
     feather: int = 4       # px of soft transition when pasting back (inside the grown hole)
     device: str = "auto"
-    context: float = 1.0   # context margin around each region, relative to the region's size
+    context: float = 2.0   # context margin around each region, relative to the region's size
     min_margin: int = 32   # px
 
 
@@ -105,15 +105,16 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
     boxes = region_boxes(grown, options.context, options.min_margin)
     for i, (ys, xs, region) in enumerate(boxes):
         crop = to_float(colour[ys, xs])
+        unknown = grown[ys, xs]  # every hole in the crop, not just this region: holes are not context
         ch, cw = region.shape
         f = min(1.0, model.work_size / max(ch, cw))
         if f < 1.0:  # large region: fill at the model's working size, then scale back
             size = (max(16, round(cw * f)), max(16, round(ch * f)))
-            small_hole = resize(region.astype(np.float32), size, smooth=False) > 0.01
+            small_hole = resize(unknown.astype(np.float32), size, smooth=False) > 0.01
             filled = resize(model.fill(resize(crop, size), small_hole), (cw, ch))
         else:
-            filled = model.fill(crop, region)
-        filled = _match_colour(filled, crop, region)
+            filled = model.fill(crop, unknown)
+        filled = _match_colour(filled, crop, region, unknown)
         # paste-back weight: the user's mask value inside the hole (grey = partial), carried over the grown
         # band with a feathered fall-off (an eroded, blurred copy of the grown hole), 0 outside it
         user = mask[ys, xs]
@@ -139,9 +140,9 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
     return out
 
 
-def _match_colour(filled: np.ndarray, crop: np.ndarray, region: np.ndarray) -> np.ndarray:
+def _match_colour(filled: np.ndarray, crop: np.ndarray, region: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     """Shift the fill so its colour along the hole's outer edge matches the known pixels there."""
-    ring = ndimage.binary_dilation(region, _disk(3)) & ~region
+    ring = ndimage.binary_dilation(region, _disk(3)) & ~unknown
     if ring.sum() < 8:
         return filled
     delta = crop[ring].mean(axis=0) - filled[ring].mean(axis=0)
