@@ -81,16 +81,14 @@ def test_closing_the_connection_cancels_the_job_quickly(client):
 
 def test_a_crashed_worker_is_reported_and_replaced(client, photo):
     pid = client.request({"op": "ping"})[0]["pid"]
-    big = np.random.default_rng(0).integers(0, 255, (2048, 2048, 3), dtype=np.uint8)
-    header, buffers = _image_request(big, style="starry-blue")
+    tall = np.random.default_rng(0).integers(0, 255, (4096, 1280, 3), dtype=np.uint8)  # tiled: several progress steps
+    header, buffers = _image_request(tall, style="starry-blue")
 
-    def kill_soon(_fraction=None):
-        pass
+    def crash(_fraction):  # the worker dies mid-job, as on a segfault or the OOM killer
+        os.kill(pid, signal.SIGKILL)
 
-    import threading
-    threading.Timer(0.4, lambda: os.kill(pid, signal.SIGKILL)).start()
     with pytest.raises(client.WorkerError, match="stopped during the job"):
-        client.request(header, buffers, kill_soon)
+        client.request(header, buffers, crash)
     assert client.request({"op": "ping"})[0]["pid"] != pid
 
 
