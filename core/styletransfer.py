@@ -50,32 +50,43 @@ class _NormStatsAdapter:
 
 
 def style_table() -> list[dict]:
-    """[{index, name, ...}] of the built-in (and user-trained) styles."""
-    return registry.get_model(STYLE_TABLE).entry["styles"]
+    """Every named style as {index, name, model, row, ...}: the style table's rows first (index = row),
+    then styles that are models of their own (fully fine-tuned with `train style --full`)."""
+    models = registry.all_models()
+    styles = [dict(s, model=STYLE_TABLE, row=s["index"]) for s in registry.get_model(STYLE_TABLE).entry["styles"]]
+    for name, info in sorted(models.items()):
+        if info.kind == "cin" and name != STYLE_TABLE:
+            styles += [dict(s, model=name, row=s["index"], index=len(styles)) for s in info.entry["styles"]]
+    return styles
 
 
-def parse_style(spec: str) -> np.ndarray:
-    """"starry-night", "7", or a blend "starry-night:0.7,7:0.3" -> normalised weights over the table."""
+def parse_style(spec: str) -> tuple[str, np.ndarray]:
+    """"starry-night", "7", or a blend "starry-night:0.7,7:0.3" -> (model, normalised weights over its rows)."""
     styles = style_table()
-    by_name = {s["name"].lower(): s["index"] for s in styles}
-    weights = np.zeros(len(styles), np.float32)
+    by_name = {s["name"].lower(): s for s in styles}
+    chosen: list[tuple[dict, float]] = []
     for part in [p.strip() for p in spec.split(",") if p.strip()] or [""]:
         name, _, weight = part.rpartition(":") if re.search(r":[-+0-9.eE]+$", part) else (part, "", "1")
         key = name.strip().lower()
-        if key.isdigit() and int(key) < len(styles):
-            index = int(key)
-        elif key in by_name:
-            index = by_name[key]
-        else:
+        style = styles[int(key)] if key.isdigit() and int(key) < len(styles) else by_name.get(key)
+        if style is None:
             raise SfumatoError(f"unknown style {name.strip()!r}; `sfumato styles` lists the names "
                                f"(or use an index 0-{len(styles) - 1})")
         try:
-            weights[index] += float(weight)
+            chosen.append((style, float(weight)))
         except ValueError:
             raise SfumatoError(f"bad weight in style {part!r}; write blends as NAME:W,NAME:W") from None
+    models = {s["model"] for s, _ in chosen}
+    if len(models) > 1:
+        raise SfumatoError(f"{spec!r} mixes styles of different networks ({', '.join(sorted(models))}); "
+                           "blend styles of the same table only")
+    model = models.pop()
+    weights = np.zeros(sum(1 for s in styles if s["model"] == model), np.float32)
+    for style, weight in chosen:
+        weights[style["row"]] += weight
     if (weights < 0).any() or weights.sum() <= 0:
         raise SfumatoError(f"style weights in {spec!r} must be non-negative and not all zero")
-    return weights / weights.sum()
+    return model, weights / weights.sum()
 
 
 def style_vector(style_image: np.ndarray, device: str = "auto", job: Job | None = None) -> np.ndarray:
@@ -134,7 +145,8 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
     out = np.empty_like(image) if out is None else out
 
     if options.style is not None:
-        net = _NormStatsAdapter(STYLE_TABLE, options.device, {"style_weights": parse_style(options.style)}, job)
+        model, weights = parse_style(options.style)
+        net = _NormStatsAdapter(model, options.device, {"style_weights": weights}, job)
         pixel_strength = options.strength
     else:
         vec = style_vector(options.style_image, options.device, job)

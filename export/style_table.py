@@ -41,6 +41,8 @@ def read_rows(folder: Path) -> list[tuple[dict, dict]]:
     found = []
     for meta_path in sorted(folder.glob("*.json")) if folder.exists() else []:
         meta = json.loads(meta_path.read_text())
+        if meta.get("full"):  # a fully fine-tuned style is a model of its own, not a row of the table
+            continue
         with np.load(meta_path.with_suffix(".npz")) as z:
             rows = {k[:-6]: (z[k], z[k[:-6] + ".beta"]) for k in z.files if k.endswith(".gamma")}
         found.append((meta, rows))
@@ -90,5 +92,16 @@ def build_table(models_dir: Path, folders: list[Path]) -> dict:
 def existing_names() -> set[str]:
     names = set(STYLE_NAMES)
     for folder in (SHIPPED_STYLES, user_styles_dir()):
-        names |= {meta["name"] for meta, _ in read_rows(folder)}
+        names |= {json.loads(p.read_text())["name"] for p in folder.glob("*.json")} if folder.exists() else set()
     return names
+
+
+def export_single_style(net: CinStyleNet, row: int, models_dir: Path, meta: dict) -> dict:
+    """A fully fine-tuned style (its own convolutions) as a one-style model named style-NAME."""
+    from .build import export_cin
+    single = CinStyleNet(n_styles=1)
+    state = {k: (v[row:row + 1] if k.endswith((".gamma", ".beta")) else v) for k, v in net.state_dict().items()}
+    single.load_state_dict(state)
+    return export_cin(single.eval(), f"style-{meta['name']}",
+                      [{"index": 0, "name": meta["name"], "source": meta["source"], "training": meta["training"]}],
+                      models_dir)

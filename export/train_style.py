@@ -28,7 +28,8 @@ from core.imageio import read_image
 from . import importers, source
 from .nets.efficientnet_lite import EfficientNetLite0Features
 from .nets.norm import stats_size
-from .style_table import SHIPPED_STYLES, TABLE, assemble, build_table, existing_names, save_row, user_styles_dir
+from .style_table import (SHIPPED_STYLES, TABLE, assemble, build_table, existing_names, export_single_style,
+                          save_row, user_styles_dir)
 
 PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -132,9 +133,6 @@ def check_name(name: str, overwrite: bool) -> None:
 
 def train(args) -> dict:
     check_name(args.name, args.resume or args.overwrite)
-    if args.full:
-        raise SfumatoError("--full (fine-tuning the convolutions) is not implemented yet; train the style row "
-                           "without --full")
     painting = read_image(args.style_image, "style image")
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -207,8 +205,6 @@ def train(args) -> dict:
                          "device": args.device, "batch": args.batch, "size": args.size, "seed": args.seed,
                          "style_loss_first10": round(float(first), 4), "style_loss_last10": round(float(last), 4),
                          "command": "python -m export train style " + " ".join(args.argv)}}
-    save_row(net, row, target_dir, meta)
-    models_dir = None
     if args.ship:
         from .onnx_export import MODELS_DIR
         models_dir = MODELS_DIR
@@ -216,12 +212,20 @@ def train(args) -> dict:
         from core.registry import user_dir
         models_dir = user_dir() / "models"
         models_dir.mkdir(parents=True, exist_ok=True)
-    entry = build_table(models_dir, folders)
+    if args.full:  # new convolutions: a model of its own, the table stays as it was
+        entry = export_single_style(net, row, models_dir, meta)
+        meta["full"] = True
+        target_dir.mkdir(parents=True, exist_ok=True)
+        (target_dir / f"{args.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    else:
+        save_row(net, row, target_dir, meta)
+        entry = build_table(models_dir, folders)
     if not args.ship:
         from gimp_plugin.install import refresh_styles
         refresh_styles()  # the GIMP Stylize dialog offers the new style from GIMP's next start
+    where = f"model '{entry['file']}'" if args.full else f"table '{TABLE}' now has {len(entry['styles'])} styles"
     print(f"{args.name}: {step} steps in {seconds / 60:.1f} min, style loss {first:.3f} -> {last:.3f}; "
-          f"table '{TABLE}' now has {len(entry['styles'])} styles ({models_dir})")
+          f"{where} ({models_dir})")
     return meta
 
 
@@ -230,7 +234,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True, help="the new style's name (lowercase, digits, '-')")
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--full", action="store_true", help="also train the convolutions (GPU)")
+    p.add_argument("--full", action="store_true",
+                   help="also train the convolutions (a GPU job): the style becomes a model of its own")
     p.add_argument("--loss-net", choices=["efficientnet", "mobilenet"], default="efficientnet")
     p.add_argument("--content", type=Path, default=PHOTOS, help="folder of training photos")
     p.add_argument("--size", type=int, default=256, help="training crop size")

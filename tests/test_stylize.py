@@ -15,11 +15,13 @@ def test_styles_have_unique_names_and_index_aliases():
     assert len(table) >= 26
     names = [s["name"] for s in table]
     assert len(set(names)) == len(names) and all(n and not n.isdigit() for n in names)
-    assert np.array_equal(parse_style("starry-blue"), parse_style(str(names.index("starry-blue"))))
+    model, w = parse_style("starry-blue")
+    model2, w2 = parse_style(str(names.index("starry-blue")))
+    assert model == model2 == "styles" and np.array_equal(w, w2)
 
 
 def test_blend_weights_are_normalised():
-    w = parse_style("starry-blue:3,ink-comic:1")
+    _, w = parse_style("starry-blue:3,ink-comic:1")
     assert w.sum() == pytest.approx(1.0)
     assert sorted(w[w > 0]) == pytest.approx([0.25, 0.75])
 

@@ -117,3 +117,22 @@ def test_bad_input_exit_2_with_a_clear_message(tmp_path, case, message):
     assert r.returncode == 2, r.stderr[-2000:]
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_full_fine_tuning_makes_a_model_of_its_own(tmp_path):
+    home = tmp_path / "home"
+    r = train(home, "--style-image", SAMPLES / "starry_night.jpg", "--name", "full-test", "--full", "--steps", "6",
+              "--size", "64", "--batch", "2", "--style-size", "128", "--checkpoint-dir", tmp_path / "ckpt")
+    assert r.returncode == 0, r.stderr[-2000:]
+    manifest = json.loads((home / "models" / "manifest.json").read_text())["models"]
+    entry = manifest["style-full-test"]
+    assert entry["kind"] == "cin" and entry["styles"][0]["name"] == "full-test"
+    assert entry["parity_torch_vs_onnx"]["max_abs"] <= 1e-4
+    assert "styles" not in manifest  # the table is untouched: no user table was written
+    env = {"SFUMATO_HOME": str(home)}
+    listed = run_cli("styles", env=env)
+    assert listed.returncode == 0 and "full-test" in listed.stdout
+    out = tmp_path / "out.png"
+    assert run_cli("stylize", SAMPLES / "coffee.jpg", "--style", "full-test", "-o", out, env=env).returncode == 0
+    r = run_cli("stylize", SAMPLES / "coffee.jpg", "--style", "full-test:0.5,crimson:0.5", "-o", out, env=env)
+    assert r.returncode == 2 and "same table" in r.stderr
