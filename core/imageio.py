@@ -81,6 +81,12 @@ def _copy_in_bands(img: Image.Image, band: int = 512) -> np.ndarray:
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
     """Greyscale mask file -> float32 H x W in [0, 1] (white = 1). size = (width, height) it must have."""
     arr = read_image(path, "mask")
@@ -109,6 +115,7 @@ def write_image(path: str | os.PathLike, arr: np.ndarray) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             img.save(f, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved picture gets the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

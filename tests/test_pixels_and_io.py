@@ -1,3 +1,4 @@
+import os
 import struct
 import zlib
 
@@ -96,6 +97,9 @@ def test_write_is_atomic_and_leaves_nothing_on_failure(tmp_path):
     out = tmp_path / "out.png"
     write_image(out, np.zeros((40, 40, 3), np.uint8))
     assert out.exists() and [p.name for p in tmp_path.iterdir()] == ["out.png"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
     with pytest.raises(Exception):
         write_image(tmp_path / "bad.png", np.zeros((40, 40, 7), np.uint8))  # no such image mode
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
