@@ -144,3 +144,21 @@ def test_inpaint_through_the_worker(client, photo, tmp_path):
     header["layout"], header["options"] = ["image"], {}
     with pytest.raises(client.WorkerError, match="no mask"):
         client.request(header, [photo.tobytes()])
+
+
+def test_idle_worker_exits_and_removes_its_socket(tmp_path):
+    import subprocess
+    runtime = tmp_path / "rt"
+    runtime.mkdir(mode=0o700)
+    path = runtime / "worker.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "core.worker", "--socket", str(path), "--idle-timeout", "1"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sock = protocol.connect(str(path))
+    protocol.send(sock, {"op": "ping"})
+    assert protocol.recv(sock)[0]["pid"] == proc.pid
+    sock.close()
+    assert proc.wait(timeout=10) == 0  # about a second after the last request
+    assert not path.exists() and "idle timeout" in proc.stderr.read()
