@@ -108,14 +108,21 @@ def methods(skip_gmic: bool):
     return found
 
 
-def load_photos(folder: Path) -> list[np.ndarray]:
+def load_photos(folder: Path) -> list[tuple[str, np.ndarray]]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg") and "kodak" not in p.name.lower())
     photos = []
     for p in files:
         img = Image.open(p).convert("RGB")
         img.thumbnail((SIZE, SIZE), Image.LANCZOS)
-        photos.append(np.asarray(img.crop((0, 0, img.width // 16 * 16, img.height // 16 * 16))))
+        photos.append((p.stem, np.asarray(img.crop((0, 0, img.width // 16 * 16, img.height // 16 * 16)))))
     return photos
+
+
+def trained_on() -> set[str]:
+    """Stems of the photos the shipped model saw in training (they must not count as held-out)."""
+    from export.train_inpaint import DATA
+    from export.prepare_data import BUNDLED
+    return {p.stem for folder in (DATA, BUNDLED) if folder.exists() for p in folder.iterdir()}
 
 
 def speed_12mp(runs: int = 3) -> float:
@@ -140,12 +147,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="picture grid (input with hole, each method)")
     args = ap.parse_args()
     photos = load_photos(args.photos)
+    seen = trained_on()
     found = methods(args.skip_gmic)
     rng = random.Random(1234)
     results = {k: {m: [] for m in found} for k in MASK_KINDS}
+    held_out = {k: {m: [] for m in found} for k in MASK_KINDS}
     timing = {m: [] for m in found}
     grid = []
-    for i, img in enumerate(photos):
+    for i, (stem, img) in enumerate(photos):
         truth = img.astype(np.float32) / 255
         for kind in MASK_KINDS:
             for _ in range(args.per_kind):
@@ -159,18 +168,24 @@ def main() -> None:
                     out = fill(img, hole)
                     timing[name].append(time.perf_counter() - t0)
                     results[kind][name].append(score(out, truth, hole))
+                    if stem not in seen:
+                        held_out[kind][name].append(results[kind][name][-1])
                     row.append(out)
                 if kind == "object" and len(grid) < 4:
                     grid.append(row)
-    print(f"{len(photos)} photos at {SIZE} px, {args.per_kind} masks per kind; medians over the hole: PSNR dB / SSIM / gradient ratio")
     names = list(found)
-    print(f"{'mask':8s} " + " ".join(f"{n:>24s}" for n in names))
-    for kind in MASK_KINDS:
-        cells = []
-        for n in names:
-            s = np.array(results[kind][n])
-            cells.append(f"{np.median(s[:, 0]):6.2f} / {np.median(s[:, 1]):.3f} / {np.median(s[:, 2]):.2f}")
-        print(f"{kind:8s} " + " ".join(f"{c:>24s}" for c in cells))
+    n_held = sum(stem not in seen for stem, _ in photos)
+    for title, table in ((f"all {len(photos)} photos", results), (f"{n_held} photos the model never saw", held_out)):
+        if not any(table[k][names[0]] for k in MASK_KINDS):
+            continue
+        print(f"{title}, at {SIZE} px, {args.per_kind} masks per kind; medians over the hole: PSNR dB / SSIM / gradient ratio")
+        print(f"{'mask':8s} " + " ".join(f"{n:>24s}" for n in names))
+        for kind in MASK_KINDS:
+            cells = []
+            for n in names:
+                s = np.array(table[kind][n])
+                cells.append(f"{np.median(s[:, 0]):6.2f} / {np.median(s[:, 1]):.3f} / {np.median(s[:, 2]):.2f}")
+            print(f"{kind:8s} " + " ".join(f"{c:>24s}" for c in cells))
     print("median seconds per fill: " + ", ".join(f"{n} {statistics.median(t):.3f}" for n, t in timing.items()))
     print(f"12 MP photo, one 5% region, full pipeline: {speed_12mp():.2f} s (median of 3)")
     if args.out and grid:
