@@ -114,6 +114,8 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
             filled = resize(model.fill(resize(crop, size), small_hole), (cw, ch))
         else:
             filled = model.fill(crop, unknown)
+        if np.ptp(crop[~unknown][::7], axis=1).max(initial=0.0) < 2 / 255:  # grey surroundings: no invented colour
+            filled = np.repeat(filled.mean(axis=2, keepdims=True), 3, axis=2)
         filled = _match_colour(filled, crop, region, unknown)
         # paste-back weight: the user's mask value inside the hole (grey = partial), carried over the grown
         # band with a feathered fall-off (an eroded, blurred copy of the grown hole), 0 outside it
