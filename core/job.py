@@ -6,9 +6,11 @@ from typing import Callable
 
 from .errors import SfumatoError
 
+
 class Cancelled(SfumatoError):
     def __init__(self):
         super().__init__("cancelled")
+
 
 class Job:
     def __init__(self, on_progress: Callable[[float], None] | None = None):

@@ -136,13 +136,11 @@ def build_inpaint(models_dir=MODELS_DIR) -> None:
     export_onnx(net, (torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)), path, ["image", "mask"], ["filled"],
                 {"image": {2: "h", 3: "w"}, "mask": {2: "h", 3: "w"}, "filled": {2: "h", 3: "w"}},
                 {"name": name, "task": "inpaint", "io": io, "licence": licence, "source": src})
-    rng = np.random.default_rng(0)
     x = _photo(128, 192)
     m = np.zeros((1, 1, 128, 192), np.float32)
     m[..., 40:90, 60:140] = 1
     parity = torch_vs_onnx(net, path, {"image": x, "mask": m})
-    del rng
-    entry = update_manifest(name, models_dir=models_dir, entry={
+    update_manifest(name, models_dir=models_dir, entry={
         "file": path.name, "task": "inpaint", "kind": "sfumato-inpaint", "io": io, "licence": licence, "source": src,
         "built_by": build_command(), "work_size": 512, "parity_torch_vs_onnx": parity,
         "training": {"steps": ck["step"], "hours": round(ck["elapsed"] / 3600, 2), "batch": ck["batch"],

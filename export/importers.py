@@ -7,7 +7,6 @@ activations) is dropped: our modules run in float.
 """
 from __future__ import annotations
 
-import re
 
 import numpy as np
 import onnx
