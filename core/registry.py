@@ -79,7 +79,7 @@ def add_user_model(path: Path, convention: str, name: str | None = None, licence
         raise SfumatoError(f"model file not found: {path}")
     facts = check_convention(path, convention)
     name = name or re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-")
-    if name in all_models() and name in _read_manifest(SHIPPED_DIR):
+    if name in _read_manifest(SHIPPED_DIR):
         raise SfumatoError(f"{name!r} is the name of a shipped model; choose another with --name")
     folder = user_dir() / "models"
     folder.mkdir(parents=True, exist_ok=True)
