@@ -122,8 +122,8 @@ def cmd_styles(a) -> int:
 def cmd_models(a) -> int:
     if a.models_action == "add":
         entry = registry.add_user_model(a.file, a.convention, a.name, a.licence)
-        from gimp_plugin.install import refresh_styles
-        refresh_styles()  # GIMP's Fill Selection dialog lists it from GIMP's next start
+        from gimp_plugin.install import refresh_installed_plugins
+        refresh_installed_plugins()  # GIMP's Fill Selection dialog lists it from GIMP's next start
         print(f"added {entry['name']} ({a.convention}, {entry['bytes'] / 1e6:.1f} MB) to {registry.user_dir() / 'models'}; "
               f"use it with `sfumato inpaint ... --model {entry['name']}`")
         return 0

@@ -87,7 +87,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
     the image's shape and dtype; outside the grown mask the input's bits are returned unchanged."""
     options = options or InpaintOptions()
     check_options(options)
-    colour, alpha = split_channels(image)
+    colour, _ = split_channels(image)  # alpha survives: `out` starts as a copy and only colour is written
     h, w = colour.shape[:2]
     if mask.shape != (h, w):
         raise SfumatoError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is {w}x{h}")
@@ -137,8 +137,6 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
         rows[changed, :nc] = stored[changed]
         if job is not None:
             job.progress((i + 1) / len(boxes))
-    if alpha is not None:
-        out_rows[:, :, -1] = image[:, :, -1] if image.ndim == 3 else alpha
     return out
 
 

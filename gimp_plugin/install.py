@@ -71,7 +71,7 @@ def installed_dirs(gimp_dir: Path | None = None) -> list[Path]:
     return [p / "plug-ins" / "sfumato" for p in _targets(gimp_dir) if (p / "plug-ins" / "sfumato").exists()]
 
 
-def refresh_styles() -> None:
+def refresh_installed_plugins() -> None:
     """After a new style is trained or a model added: offer it in every installed plug-in's menus."""
     for dest in installed_dirs():
         cfg_path = dest / "sfumato-config.json"
