@@ -1,24 +1,44 @@
-"""`python -m export prepare inpaint-data`: photographs for inpainting training, from offline sources
-only: Debian's photographic wallpaper packages (fetched with apt-get download from the Debian
-archive and unpacked without installing) and the bundled scikit-image/scikit-learn photos.
-Photos are resized to a long side of 768 px into ~/.cache/sfumato/inpaint-photos. Never Kodak.
+"""`python -m export prepare inpaint-data`: training images for inpainting, from offline sources only.
+
+- Photographs: Debian's photographic wallpaper packages, the photos in a few other Debian packages
+  (Palapeli's puzzle photos, OpenCV's sample photos, Stellarium's landscape panoramas) and the bundled
+  scikit-image/scikit-learn photos. Long side <= 1280 px into ~/.cache/sfumato/inpaint-photos.
+  Every 10th photo (by a hash of its name) goes to inpaint-holdout instead: never trained on, so
+  the benchmark can report photos the model has not seen (`bench/bench_inpaint.py --photos`).
+- Surface textures: the photo-based textures of two free games (UFO: Alien Invasion, OpenArena),
+  into inpaint-photos/textures; training mixes them in for texture variety (--texture-share).
+  Normal, specular and glow maps are not photographs and are left out by name.
+Packages are fetched with `apt-get download` from the Debian archive and unpacked without being
+installed. Never Kodak: those images are reserved for independent evaluation.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from . import source
-from .train_inpaint import DATA
+from .train_inpaint import DATA, HOLDOUT
 
-PACKAGES = ["gnome-backgrounds", "mate-backgrounds", "plasma-workspace-wallpapers", "ukui-wallpapers"]
-BUNDLED = Path(__file__).resolve().parent / "data" / "photos"
-LONG_SIDE = 768
+# package -> the folder inside it that holds photographs ("" = anywhere)
+PHOTO_PACKAGES = {
+    "gnome-backgrounds": "", "mate-backgrounds": "", "plasma-workspace-wallpapers": "", "ukui-wallpapers": "",
+    "lomiri-wallpapers-16.04": "", "lomiri-wallpapers-20.04": "", "palapeli-data": "usr/share/palapeli/collection",
+    "opencv-doc": "usr/share/doc/opencv-doc/examples/data", "stellarium-data": "usr/share/stellarium/landscapes",
+}
+TEXTURE_PACKAGES = ["ufoai-textures", "openarena-081-textures"]
+# near-duplicates (OpenCV's stereo calibration series) would outweigh everything else
+DUPLICATES = re.compile(r"^(left|right)\d+$")
+NOT_A_PHOTO = re.compile(r"(_nm|_norm|_normal|_n|_sm|_spec|_gm|_glow|_rm|_bump|_h|_height|_ao|_blend)$", re.I)
+LONG_SIDE = 1280
+TEXTURE_SIDE = 512
 
 
 def looks_like_a_photo(img: Image.Image) -> bool:
@@ -28,37 +48,91 @@ def looks_like_a_photo(img: Image.Image) -> bool:
     return float((lap > 8).mean()) > 0.08
 
 
-def prepare() -> None:
-    debs = source.CACHE / "debs"
-    unpacked = source.CACHE / "wallpapers"
+def held_out(key: str) -> bool:
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % 10 == 0
+
+
+def fetch(packages: list[str]) -> Path:
+    """Download (once) and unpack each package; returns the folder holding one subfolder per package."""
+    debs, unpacked = source.CACHE / "debs", source.CACHE / "packages"
     debs.mkdir(parents=True, exist_ok=True)
-    if not any(debs.glob("*.deb")):
-        subprocess.run(["apt-get", "download", *PACKAGES], cwd=debs, check=True)
-    for deb in debs.glob("*.deb"):
-        subprocess.run(["dpkg", "-x", str(deb), str(unpacked)], check=True)
-    shutil.rmtree(DATA, ignore_errors=True)
-    DATA.mkdir(parents=True, exist_ok=True)
-    kept = skipped = 0
+    missing = [p for p in packages if not any(debs.glob(f"{p}_*.deb"))]
+    if missing:
+        subprocess.run(["apt-get", "download", *missing], cwd=debs, check=True)
+    for p in packages:
+        if not (unpacked / p).exists():
+            deb, tmp = next(debs.glob(f"{p}_*.deb")), unpacked / f"{p}.partial"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            subprocess.run(["dpkg", "-x", str(deb), str(tmp)], check=True)
+            tmp.rename(unpacked / p)  # complete or absent: an interrupted unpack is redone
+    return unpacked
+
+
+def photo_candidates(unpacked: Path) -> list[tuple[str, Path]]:
     # one file per picture: KDE ships each wallpaper at many resolutions (NAME/contents/images/WxH.jpg)
     largest: dict[str, Path] = {}
-    for p in sorted(unpacked.rglob("*")):
-        if p.suffix.lower() not in (".jpg", ".jpeg", ".png") or "kodak" in str(p).lower():
+    for package, folder in PHOTO_PACKAGES.items():
+        for p in sorted((unpacked / package / folder).rglob("*")):
+            if (p.suffix.lower() not in (".jpg", ".jpeg", ".png") or "kodak" in str(p).lower()
+                    or DUPLICATES.match(p.stem)):
+                continue
+            key = p.parts[-4] if "contents" in p.parts else re.sub(r"[_-]?\d+x\d+$", "", p.stem)
+            if key not in largest or p.stat().st_size > largest[key].stat().st_size:
+                largest[key] = p
+    return sorted(largest.items())
+
+
+def texture_candidates(unpacked: Path):
+    for package in TEXTURE_PACKAGES:
+        for pk3 in sorted((unpacked / package).rglob("*.pk3")):  # game archives are zip files
+            with zipfile.ZipFile(pk3) as z:
+                for info in z.infolist():
+                    name = Path(info.filename)
+                    if name.suffix.lower() in (".jpg", ".png", ".tga") and not NOT_A_PHOTO.search(name.stem):
+                        key = f"{package.split('-')[0]}-{'-'.join(name.with_suffix('').parts[-2:])}"
+                        yield key, io.BytesIO(z.read(info))
+
+
+def opaque_rgb(source) -> Image.Image | None:
+    """The image as RGB, or None when unreadable or partly transparent (cut-outs are not photos)."""
+    try:
+        img = Image.open(source)
+        img.load()
+    except OSError:
+        return None
+    if "A" in img.getbands() or "transparency" in img.info:
+        if img.convert("RGBA").getchannel("A").getextrema()[0] < 255:
+            return None
+    return img.convert("RGB")
+
+
+def save(img: Image.Image, side: int, path: Path) -> None:
+    img.thumbnail((side, side), Image.LANCZOS)
+    img.save(path, quality=92)
+
+
+def prepare() -> None:
+    unpacked = fetch(list(PHOTO_PACKAGES) + TEXTURE_PACKAGES)
+    for folder in (DATA, HOLDOUT):
+        shutil.rmtree(folder, ignore_errors=True)
+    (DATA / "textures").mkdir(parents=True)
+    HOLDOUT.mkdir(parents=True)
+    counts = dict(train=0, holdout=0, textures=0, skipped=0)
+    for key, path in photo_candidates(unpacked):
+        img = opaque_rgb(path)
+        if img is None or min(img.size) < 300 or not looks_like_a_photo(img):
+            counts["skipped"] += 1
             continue
-        key = p.parts[-4] if "contents" in p.parts else re.sub(r"[_-]?\d+x\d+$", "", p.stem)
-        if key not in largest or p.stat().st_size > largest[key].stat().st_size:
-            largest[key] = p
-    candidates = sorted(largest.items()) + [(p.stem, p) for p in sorted(BUNDLED.glob("*.jpg"))]
-    for key, path in candidates:
-        try:
-            img = Image.open(path).convert("RGB")
-        except OSError:
+        split = "holdout" if held_out(key) else "train"
+        save(img, LONG_SIDE, (HOLDOUT if split == "holdout" else DATA) / f"{key}.jpg")
+        counts[split] += 1
+    for key, data in texture_candidates(unpacked):
+        img = opaque_rgb(data)
+        if img is None or min(img.size) < 256 or not looks_like_a_photo(img):
+            counts["skipped"] += 1
             continue
-        if min(img.size) < 400:
-            continue
-        if path.parent != BUNDLED and not looks_like_a_photo(img):
-            skipped += 1
-            continue
-        img.thumbnail((LONG_SIDE, LONG_SIDE), Image.LANCZOS)
-        img.save(DATA / f"{key}.jpg", quality=92)
-        kept += 1
-    print(f"{kept} photos in {DATA} ({skipped} rendered/abstract wallpapers left out)")
+        save(img, TEXTURE_SIDE, DATA / "textures" / f"{key}.jpg")
+        counts["textures"] += 1
+    print(f"{counts['train']} photos and {counts['textures']} surface textures in {DATA}; {counts['holdout']} photos "
+          f"held out in {HOLDOUT}; {counts['skipped']} rendered, flat or small images left out")

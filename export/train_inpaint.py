@@ -27,6 +27,7 @@ from .nets.inpaint_net import InpaintNet
 
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "inpaint.pt"
 DATA = source.CACHE / "inpaint-photos"
+HOLDOUT = source.CACHE / "inpaint-holdout"  # never trained on
 MASK_KINDS = ("strokes", "blobs", "box", "object")
 
 
@@ -76,16 +77,23 @@ def list_photos(folders: list[Path]) -> list[Path]:
 
 
 class Batches:
-    def __init__(self, files: list[Path], size: int, rng: random.Random):
-        self.photos = [np.asarray(Image.open(p).convert("RGB"), np.float32) / 255.0 for p in files]
+    """Random multi-scale crops, flipped half the time; a share of them from surface textures
+    (files under a `textures` folder), the rest from photographs. Kept as uint8 to hold thousands."""
+
+    def __init__(self, files: list[Path], size: int, rng: random.Random, texture_share: float = 0.3):
+        load = lambda p: np.asarray(Image.open(p).convert("RGB"))  # noqa: E731
+        self.textures = [load(p) for p in files if "textures" in p.parts]
+        self.photos = [load(p) for p in files if "textures" not in p.parts]
+        self.texture_share = texture_share if self.textures and self.photos else float(not self.photos)
         self.size, self.rng = size, rng
 
     def crop(self) -> np.ndarray:
-        p = self.photos[self.rng.randrange(len(self.photos))]
+        pool = self.textures if self.rng.random() < self.texture_share else self.photos
+        p = pool[self.rng.randrange(len(pool))]
         h, w = p.shape[:2]
         side = int(min(h, w) * self.rng.uniform(0.25, 1.0))
         y, x = self.rng.randrange(h - side + 1), self.rng.randrange(w - side + 1)
-        c = np.asarray(Image.fromarray((p[y:y + side, x:x + side] * 255).astype(np.uint8)).resize(
+        c = np.asarray(Image.fromarray(p[y:y + side, x:x + side]).resize(
             (self.size, self.size), Image.BILINEAR), np.float32) / 255.0
         return c[:, ::-1].copy() if self.rng.random() < 0.5 else c
 
@@ -131,8 +139,10 @@ def train(args) -> None:
         step, elapsed, history = ck["step"], ck["elapsed"], ck["history"]
         rng.setstate(ck["rng"])
         torch.set_rng_state(ck["torch_rng"])
+        for group in opt.param_groups:  # the learning rate asked for now, not the saved one
+            group["lr"] = args.lr
         print(f"resumed at step {step} ({elapsed / 60:.1f} min trained)", flush=True)
-    data = Batches(list_photos([Path(p) for p in args.photos]), args.size, rng)
+    data = Batches(list_photos([Path(p) for p in args.photos]), args.size, rng, args.texture_share)
     net.encoder.eval()
     t0, first_step = time.perf_counter(), step
     deadline = t0 + args.minutes * 60 if args.minutes else None
@@ -143,7 +153,8 @@ def train(args) -> None:
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save({"decoder": trainable(net), "optimizer": opt.state_dict(), "step": step,
                     "elapsed": elapsed + time.perf_counter() - t0, "history": history[-2000:], "rng": rng.getstate(),
-                    "torch_rng": torch.get_rng_state(), "seed": args.seed, "size": args.size, "batch": args.batch}, tmp)
+                    "torch_rng": torch.get_rng_state(), "seed": args.seed, "size": args.size, "batch": args.batch,
+                    "data": {"photos": len(data.photos), "textures": len(data.textures)}}, tmp)
         tmp.replace(ckpt_path)
 
     while step < args.steps and (deadline is None or time.perf_counter() < deadline):
@@ -177,6 +188,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=160)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--texture-share", type=float, default=0.3, help="share of crops taken from surface textures")
     p.add_argument("--perceptual", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
