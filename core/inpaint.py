@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import inpaint_models
+from .detail import add_detail
 from .errors import SfumatoError
 from .job import Job
 from .pixels import from_float, resize, split_channels, to_float
@@ -33,11 +34,14 @@ class InpaintOptions:
     device: str = "auto"
     context: float = 2.0   # context margin around each region, relative to the region's size
     min_margin: int = 32   # px
+    detail: float = 0.0    # 0..1: texture copied in from the surroundings (sharper, a little further from the truth)
 
 
 def check_options(o: InpaintOptions) -> None:
     if not 0 <= o.grow <= 200:
         raise SfumatoError(f"grow must be between 0 and 200 px, got {o.grow}")
+    if not 0 <= o.detail <= 1:
+        raise SfumatoError(f"detail must be between 0 and 1, got {o.detail}")
     if not 0 <= o.feather <= 200:
         raise SfumatoError(f"feather must be between 0 and 200 px, got {o.feather}")
 
@@ -114,6 +118,8 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
             filled = resize(model.fill(resize(crop, size), small_hole), (cw, ch))
         else:
             filled = model.fill(crop, unknown)
+        if options.detail:  # the fill is missing detail finer than the working scale: split there
+            filled = add_detail(filled, crop, unknown, options.detail, sigma=2.0 / f)
         if np.ptp(crop[~unknown][::7], axis=1).max(initial=0.0) < 2 / 255:  # grey surroundings: no invented colour
             filled = np.repeat(filled.mean(axis=2, keepdims=True), 3, axis=2)
         filled = _match_colour(filled, crop, region, unknown)

@@ -61,7 +61,8 @@ def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
     if "mask" not in arrays:
         raise SfumatoError("nothing to fill: the request has no mask")
     options = InpaintOptions(model=o.get("model") or InpaintOptions.model, grow=int(o.get("grow", 4)),
-                             feather=int(o.get("feather", 4)), device=o.get("device", "auto"))
+                             feather=int(o.get("feather", 4)), detail=float(o.get("detail", 0.0)),
+                             device=o.get("device", "auto"))
     return inpaint(arrays["image"], arrays["mask"][:, :, 0], options, job=job)
 
 

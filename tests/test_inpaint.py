@@ -196,3 +196,60 @@ def test_default_model_matches_its_pytorch_module(photo):
         ref = net(torch.from_numpy(x), torch.from_numpy(m)).numpy()
     got = run_onnx(registry.get_model("sfumato-inpaint").path, {"image": x, "mask": m})[0]
     assert np.abs(ref - got).max() <= 1e-4
+
+
+# --- detail stage -------------------------------------------------------------------------------
+
+def _energy(x):
+    gy, gx = np.gradient(x.mean(axis=2))
+    return float(np.sqrt(gx ** 2 + gy ** 2).mean())
+
+
+def _half_textured(size=160, seed=0):
+    """Left half: fine random texture around mid-grey; right half: flat light grey."""
+    rng = np.random.default_rng(seed)
+    img = np.full((size, size, 3), 0.8, np.float32)
+    img[:, : size // 2] = 0.5 + 0.15 * rng.standard_normal((size, size // 2, 1)).astype(np.float32)
+    return np.clip(img, 0, 1)
+
+
+def test_detail_adds_texture_where_the_surroundings_have_it_and_nowhere_else():
+    from core.detail import add_detail
+    img = _half_textured()
+    unknown = np.zeros(img.shape[:2], bool)
+    unknown[50:110, 40:120] = True          # straddles the textured and the flat half
+    filled = push_pull_fill(img, ~unknown)  # smooth, like a network's fill
+    out = add_detail(filled, img, unknown, amount=1.0)
+    assert np.array_equal(out[~unknown], filled[~unknown])
+    textured, flat = (slice(55, 105), slice(42, 74)), (slice(55, 105), slice(92, 118))
+    assert _energy(out[textured]) > 3 * _energy(filled[textured])
+    assert _energy(out[textured]) > 0.4 * _energy(img[textured])
+    # flat stays flat: detail is copied from similar surroundings (a 15% grain would differ by ~0.1)
+    assert np.abs(out[flat] - filled[flat]).mean() < 0.01
+    half = add_detail(filled, img, unknown, amount=0.25)
+    assert _energy(filled[textured]) < _energy(half[textured]) < _energy(out[textured])
+    assert np.array_equal(add_detail(filled, img, unknown, amount=0.0), filled)
+
+
+def test_detail_leaves_a_fill_alone_when_the_surroundings_are_smooth():
+    from core.detail import add_detail
+    y, x = np.mgrid[0:128, 0:128] / 128.0
+    img = np.stack([x, y, 0.5 + 0 * x], axis=2).astype(np.float32)  # a smooth gradient: no detail to copy
+    unknown = np.zeros((128, 128), bool)
+    unknown[40:90, 30:100] = True
+    filled = push_pull_fill(img, ~unknown)
+    assert np.abs(add_detail(filled, img, unknown, amount=1.0) - filled).max() < 1e-3
+
+
+def test_inpaint_detail_option(photo):
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[150:250, 250:350] = 1
+    smooth = inpaint(photo, mask, InpaintOptions(grow=0, feather=0))
+    sharp = inpaint(photo, mask, InpaintOptions(grow=0, feather=0, detail=1.0))
+    assert np.array_equal(sharp[mask == 0], photo[mask == 0])
+    hole = (slice(150, 250), slice(250, 350))
+    assert _energy(sharp[hole].astype(np.float32)) > 1.3 * _energy(smooth[hole].astype(np.float32))
+    with pytest.raises(SfumatoError, match="detail must be between 0 and 1"):
+        inpaint(photo, mask, InpaintOptions(detail=1.5))
+    r = run_cli("inpaint", SAMPLES / "coffee.jpg", "--mask", SAMPLES / "coffee_spoon_mask.png", "--detail", "2")
+    assert r.returncode == 2 and "--detail" in r.stderr

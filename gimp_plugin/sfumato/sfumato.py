@@ -150,7 +150,7 @@ def fill_request(config, header, buffers):
                                  "Free Select tool around the object to remove).")
     header["op"] = "inpaint"
     header["options"] = {"model": config.get_property("model"), "grow": config.get_property("grow"),
-                         "feather": config.get_property("feather")}
+                         "feather": config.get_property("feather"), "detail": config.get_property("detail")}
     return "Filled"
 
 
@@ -240,6 +240,8 @@ class Sfumato(Gimp.PlugIn):
             procedure.add_choice_argument("model", "_Model", "Inpainting model", choice, default, flags)
             procedure.add_int_argument("grow", "_Grow (px)", "Enlarge the hole the model fills", 0, 200, 4, flags)
             procedure.add_int_argument("feather", "_Feather (px)", "Soft edge when pasting back", 0, 200, 4, flags)
+            procedure.add_double_argument("detail", "_Detail", "Fine texture copied in from the surroundings "
+                                          "(0 = smooth fill, 1 = as textured as the surroundings)", 0.0, 1.0, 0.0, flags)
             procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer",
                                           flags)
             procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result", False,
