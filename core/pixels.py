@@ -31,7 +31,9 @@ def from_float(a: np.ndarray, dtype) -> np.ndarray:
     scale = _SCALE.get(dtype)
     if scale is None:
         return np.clip(a, 0.0, 1.0).astype(dtype, copy=False)
-    return np.clip(a * scale + 0.5, 0, scale).astype(dtype)
+    t = a * np.float32(scale)  # one temporary, rounded and clipped in place
+    t += 0.5
+    return np.clip(t, 0, scale, out=t).astype(dtype)
 
 
 def split_channels(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -9,8 +9,10 @@ onnxruntime folds at load time):
 - UpConv: nearest x2 upsample -> reflect pad 1 -> 3x3 conv  ==  edge pad 1 at low resolution ->
   3x3 conv with 4*Cout channels (one per output phase) -> pixel shuffle.
   (Reflect-padding an upsampled image repeats its edge pixels, hence edge padding at low res.)
-- S2DConv: reflect pad k//2 -> k x k conv (k odd)  ==  reflect pad -> space-to-depth(2) ->
-  ((k+1)/2)^2 conv on 4*Cin channels with 4*Cout outputs -> pixel shuffle. Needs even H, W.
+- S2DConv: reflect pad k//2 -> k x k conv (k odd)  ==  reflect pad -> one (k+1) x (k+1) conv of
+  stride 2 with 4*Cout outputs (one per output phase) -> pixel shuffle. Needs even H, W. (The same
+  as space-to-depth followed by a ((k+1)/2)^2 conv, without materialising the space-to-depth
+  tensor: its transpose alone cost more than the convolution.)
 """
 from __future__ import annotations
 
@@ -51,6 +53,6 @@ def s2d_conv(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     b = _s2d_map(k).to(w.dtype)
     cout, cin = w.shape[:2]
     n = (k + 1) // 2
-    block_w = torch.einsum("paud,qbve,ocde->opqcabuv", b, b, w).reshape(4 * cout, 4 * cin, n, n)
-    z = F.pixel_unshuffle(F.pad(x, [k // 2] * 4, mode="reflect"), 2)
-    return F.pixel_shuffle(F.conv2d(z, block_w), 2)
+    # weights over (input phase a, b) at block offset (u, v) read full-resolution tap (2u + a, 2v + b)
+    block_w = torch.einsum("paud,qbve,ocde->opqcuavb", b, b, w).reshape(4 * cout, cin, 2 * n, 2 * n)
+    return F.pixel_shuffle(F.conv2d(F.pad(x, [k // 2] * 4, mode="reflect"), block_w, stride=2), 2)

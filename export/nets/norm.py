@@ -18,9 +18,9 @@ class StatsNorm(nn.Module):
     """Normalise x with (mean, var) that are either its own or given, then scale by gamma and shift
     by beta (per channel, [C] each).
 
-    Written for speed on CPU: the statistics come from two read-only reductions (mean and L2 norm,
-    var = E[x^2] - E[x]^2) and the normalisation is one BatchNormalization with those statistics,
-    instead of the six full-tensor passes of the textbook form.
+    Written for speed on CPU: the statistics come from two read-only reductions (ReduceMean and
+    ReduceSumSquare, var = E[x^2] - E[x]^2) and the normalisation is one BatchNormalization with
+    those statistics, instead of the six full-tensor passes of the textbook form.
     """
 
     def __init__(self, channels: int):
@@ -32,7 +32,7 @@ class StatsNorm(nn.Module):
         if n > 1:  # training batches: instance norm = batch norm over one image of n*c channels
             x, gamma, beta = x.reshape(1, n * c, h, w), gamma.repeat(n), beta.repeat(n)
         mean = x.mean(dim=(2, 3)).reshape(-1)
-        mean_sq = torch.linalg.vector_norm(x, 2, dim=(2, 3)).reshape(-1) ** 2 / (h * w)
+        mean_sq = sum_of_squares(x).reshape(-1) / (h * w)
         var = torch.clamp(mean_sq - mean * mean, min=0.0)
         ctx.report(mean[:c], var[:c])
         given_mean, given_var = ctx.take(self.channels)
@@ -46,6 +46,24 @@ class StatsNorm(nn.Module):
         else:
             y = F.batch_norm(x, mean, var, gamma, beta, training=False, momentum=0.0, eps=EPS)
         return y.reshape(n, c, h, w)
+
+
+class _SumOfSquares(torch.autograd.Function):
+    """Exported as one ReduceSumSquare: onnxruntime runs it ~3x faster than ReduceL2 (what
+    torch.linalg.vector_norm exports to) on a full-resolution 32-channel tensor."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return (x * x).sum(dim=(2, 3))
+
+    @staticmethod
+    def symbolic(g, x):
+        return g.op("ReduceSumSquare", x, axes_i=[2, 3], keepdims_i=0)  # opset 17: axes is an attribute
+
+
+def sum_of_squares(x: torch.Tensor) -> torch.Tensor:
+    """Per image and channel, the sum of x^2 over H and W: [N, C]."""
+    return _SumOfSquares.apply(x) if torch.onnx.is_in_onnx_export() else (x * x).sum(dim=(2, 3))
 
 
 class NormContext:
