@@ -135,12 +135,14 @@ def test_inpaint_through_the_worker(client, photo, tmp_path):
     mask = np.zeros(photo.shape[:2], np.float32)
     mask[100:180, 200:300] = 1
     h, w, c = photo.shape
-    header = {"op": "inpaint", "layout": ["image", "mask"], "options": {"model": registry_entry["name"], "grow": 3},
+    header = {"op": "inpaint", "layout": ["image", "mask"], "options": {"model": registry_entry["name"], "grow": 3,
+                                                                              "detail": 0.5},
               "image": {"width": w, "height": h, "channels": c, "dtype": "u8"},
               "mask": {"width": w, "height": h, "channels": 1, "dtype": "f32"}}
     result, out = client.request(header, [photo.tobytes(), mask.tobytes()])
     got = np.frombuffer(out[0], np.uint8).reshape(photo.shape)
-    assert np.array_equal(got, inpaint(photo, mask, InpaintOptions(model="worker-migan", grow=3)))
+    assert np.array_equal(got, inpaint(photo, mask, InpaintOptions(model="worker-migan", grow=3, detail=0.5)))
+    assert not np.array_equal(got, inpaint(photo, mask, InpaintOptions(model="worker-migan", grow=3)))
     header["layout"], header["options"] = ["image"], {}
     with pytest.raises(client.WorkerError, match="no mask"):
         client.request(header, [photo.tobytes()])

@@ -38,7 +38,7 @@ CASES = [
     {"id": "with_nothing", "proc": "sfumato-stylize-with", "selection": ELLIPSE, "args": {}},
     {"id": "unknown_style", "proc": "sfumato-stylize", "args": {"blend": "mona-lisa"}},
     {"id": "fill_new", "proc": "sfumato-fill-selection", "selection": "ellipse:250,150,80,60", "feather": 6,
-     "args": {"grow": 4, "feather": 4}},
+     "args": {"grow": 4, "feather": 4, "detail": 0.5}},
     {"id": "fill_inplace_u16", "proc": "sfumato-fill-selection", "precision": "u16",
      "selection": "ellipse:250,150,80,60", "feather": 6, "args": {"output": "in-place"}},
     {"id": "fill_grey_offset", "proc": "sfumato-fill-selection", "grey": True, "offset": [40, 30],
