@@ -122,10 +122,17 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
             filled = add_detail(filled, crop, unknown, options.detail, sigma=2.0 / f)
         if np.ptp(crop[~unknown][::7], axis=1).max(initial=0.0) < 2 / 255:  # grey surroundings: no invented colour
             filled = np.repeat(filled.mean(axis=2, keepdims=True), 3, axis=2)
+        # mask work and paste-back only around this region (the crop is ~3x larger each way): enough
+        # margin that erosion, blur and dilation see everything they would on the whole crop
+        pad = 2 * options.feather + options.grow + 5
+        rows_any, cols_any = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+        wy = slice(max(0, rows_any[0] - pad), min(ch, rows_any[-1] + pad + 1))
+        wx = slice(max(0, cols_any[0] - pad), min(cw, cols_any[-1] + pad + 1))
+        crop, filled, region, unknown = crop[wy, wx], filled[wy, wx], region[wy, wx], unknown[wy, wx]
         filled = _match_colour(filled, crop, region, unknown)
         # paste-back weight: the user's mask value inside the hole (grey = partial), carried over the grown
         # band with a feathered fall-off (an eroded, blurred copy of the grown hole), 0 outside it
-        user = mask[ys, xs]
+        user = mask[ys, xs][wy, wx]
         ramp = region.astype(np.float32)
         if options.feather:
             ramp = ndimage.gaussian_filter(ndimage.binary_erosion(region, _disk(options.feather)).astype(np.float32),
@@ -137,7 +144,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
         if grey:
             result = result.mean(axis=2, keepdims=True)
         stored = from_float(result, image.dtype)
-        rows = out_rows[ys, xs]
+        rows = out_rows[ys, xs][wy, wx]
         nc = stored.shape[2]
         changed = a[..., 0] > 0
         rows[changed, :nc] = stored[changed]
