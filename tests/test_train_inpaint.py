@@ -1,0 +1,76 @@
+"""The inpainting training: masks of every kind, the photo/texture mix, determinism and resume."""
+import argparse
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.torch
+torch = pytest.importorskip("torch")
+
+from export import train_inpaint  # noqa: E402
+from export.prepare_data import NOT_A_PHOTO, held_out, opaque_rgb  # noqa: E402
+
+
+@pytest.mark.parametrize("kind,lo,hi", [("strokes", 0.003, 0.15), ("blobs", 0.01, 0.3), ("box", 0.1, 0.45),
+                                        ("object", 0.05, 0.35)])
+def test_masks_of_each_kind_cover_what_users_draw(kind, lo, hi):
+    rng = random.Random(0)
+    areas = [train_inpaint.random_mask(160, rng, kind).mean() for _ in range(50)]
+    assert lo < np.median(areas) < hi
+
+
+def test_prepare_keeps_photos_and_leaves_out_maps_and_cut_outs(tmp_path):
+    assert NOT_A_PHOTO.search("wall01_nm") and NOT_A_PHOTO.search("metal_spec") and not NOT_A_PHOTO.search("brick01")
+    cut_out = np.zeros((40, 40, 4), np.uint8)
+    cut_out[10:30, 10:30] = 255
+    Image.fromarray(cut_out).save(tmp_path / "cut.png")
+    opaque = np.full((40, 40, 4), 200, np.uint8)
+    opaque[..., 3] = 255
+    Image.fromarray(opaque).save(tmp_path / "opaque.png")
+    assert opaque_rgb(tmp_path / "cut.png") is None
+    assert opaque_rgb(tmp_path / "opaque.png").mode == "RGB"
+    assert opaque_rgb(tmp_path / "missing.png") is None
+    share = np.mean([held_out(f"photo-{i}") for i in range(2000)])
+    assert 0.07 < share < 0.13 and held_out("photo-7") == held_out("photo-7")
+
+
+def test_batches_mix_textures_and_photos_in_the_asked_share(tmp_path):
+    (tmp_path / "textures").mkdir()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "textures" / "t.jpg")
+    Image.fromarray(np.full((64, 64, 3), 255, np.uint8)).save(tmp_path / "p.jpg")
+    data = train_inpaint.Batches(train_inpaint.list_photos([tmp_path]), 32, random.Random(0), texture_share=0.25)
+    assert data.photos[0].dtype == np.uint8 and len(data.photos) == len(data.textures) == 1
+    dark = np.mean([data.crop().mean() < 0.5 for _ in range(400)])
+    assert 0.18 < dark < 0.32
+    truth, prior, mask = data.next(3)
+    assert truth.shape == prior.shape == (3, 3, 32, 32) and mask.shape == (3, 1, 32, 32)
+
+
+def _train(tmp_path, photos, name, steps, resume=False):
+    p = argparse.ArgumentParser()
+    train_inpaint.add_arguments(p)
+    args = p.parse_args(["--photos", str(photos), "--size", "64", "--batch", "2", "--steps", str(steps),
+                         "--threads", "1", "--checkpoint", str(tmp_path / name)] + (["--resume"] if resume else []))
+    train_inpaint.train(args)
+    return torch.load(tmp_path / name, weights_only=False)
+
+
+def test_training_is_deterministic_and_resumes_where_it_stopped(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+    straight = _train(tmp_path, photos, "a.pt", 3)
+    again = _train(tmp_path, photos, "b.pt", 3)
+    _train(tmp_path, photos, "c.pt", 1)
+    resumed = _train(tmp_path, photos, "c.pt", 3, resume=True)
+    assert straight["step"] == resumed["step"] == 3 and resumed["data"] == {"photos": 3, "textures": 0}
+    for key, value in straight["decoder"].items():
+        assert torch.equal(value, again["decoder"][key]), key
+        assert torch.allclose(value, resumed["decoder"][key], atol=1e-6), key
+    torch.manual_seed(0)  # the seed train() starts from: the same initial weights
+    initial = train_inpaint.trainable(train_inpaint.make_net())
+    assert not all(torch.equal(v, initial[k]) for k, v in straight["decoder"].items())  # it did train
