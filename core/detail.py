@@ -20,6 +20,8 @@ MATCH_SIDE = 192   # matching runs at most at this size (the copy is at full res
 PATCH = 5          # patch side at matching scale
 BLOCK = 4          # hole block side at matching scale that shares one match
 NEARBY = 2.0       # weight of position in the match, relative to the patches' typical spread
+CANDIDATES = 6     # nearest source patches considered per block
+REUSE = 0.5        # penalty per earlier use of the same source spot (avoids one patch tiled over and over)
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -73,8 +75,9 @@ def add_detail(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, amount
     place = lambda y, x: np.stack([y, x], 1) * (NEARBY * spread / max(mh, mw))  # noqa: E731
     src_feat = np.hstack([(src_f - mean) @ basis, place(sy, sx)])
     q_feat = np.hstack([(q_f - mean) @ basis, place(qy, qx)])
-    _, best = cKDTree(src_feat).query(q_feat, k=1)
-    match_y, match_x = _coherent(cells, qy, qx, sy, sx, best, src_feat, q_feat, (mh, mw))
+    _, candidates = cKDTree(src_feat).query(q_feat, k=min(CANDIDATES, len(sy)))
+    candidates = candidates.reshape(len(qy), -1)
+    match_y, match_x = _coherent(cells, qy, qx, sy, sx, candidates, src_feat, q_feat, (mh, mw))
     # offset of each block, in full-resolution px, looked up for every hole pixel
     off_y = np.zeros((mh // BLOCK + 1, mw // BLOCK + 1), np.float32)
     off_x = np.zeros_like(off_y)
@@ -102,27 +105,33 @@ def add_detail(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, amount
     return out
 
 
-def _coherent(cells, qy, qx, sy, sx, best, src_feat, q_feat, shape, slack: float = 1.5):
-    """Per block, the source to copy from: the block above's or to the left's shift when that lands on
-    a source nearly as good as the best match (so texture is copied in contiguous pieces, not the same
-    little patch tiled over and over), else the best match."""
+def _coherent(cells, qy, qx, sy, sx, candidates, src_feat, q_feat, shape, slack: float = 1.5):
+    """Per block, the source to copy from. Preferred: the block above's or to the left's shift, when it
+    lands on a source nearly as good as the best match (texture copied in contiguous pieces). Else the
+    best of the nearest candidates, each penalised by how often its spot has been used already (so a
+    smooth area is not covered by the same little patch tiled over and over)."""
     where = -np.ones(shape, np.int64)
     where[sy, sx] = np.arange(len(sy))
+    uses: dict[tuple[int, int], int] = {}
     shift: dict[tuple[int, int], tuple[int, int]] = {}
-    out_y, out_x = sy[best].copy(), sx[best].copy()
+    out_y, out_x = np.empty_like(qy), np.empty_like(qx)
     for i, (r, c) in enumerate(map(tuple, cells)):  # raster order: np.unique sorts rows, then columns
         y, x = int(qy[i]), int(qx[i])
-        choice = (int(out_y[i]) - y, int(out_x[i]) - x)
-        limit = slack * float(np.sum((q_feat[i] - src_feat[best[i]]) ** 2)) + 1e-6
+        d = np.sum((q_feat[i] - src_feat[candidates[i]]) ** 2, axis=1)
+        spots = [(int(sy[j]) // BLOCK, int(sx[j]) // BLOCK) for j in candidates[i]]
+        k = int(np.argmin(d * (1.0 + REUSE * np.array([uses.get(p, 0) for p in spots]))))
+        choice, limit = (int(sy[candidates[i, k]]) - y, int(sx[candidates[i, k]]) - x), slack * float(d.min()) + 1e-6
         for neighbour in ((r - 1, c), (r, c - 1)):
             if neighbour not in shift:
                 continue
             dy, dx = shift[neighbour]
             ty, tx = y + dy, x + dx
             if 0 <= ty < shape[0] and 0 <= tx < shape[1] and where[ty, tx] >= 0:
-                d = float(np.sum((q_feat[i] - src_feat[where[ty, tx]]) ** 2))
-                if d <= limit:
-                    choice, limit = (dy, dx), d
+                dn = float(np.sum((q_feat[i] - src_feat[where[ty, tx]]) ** 2))
+                if dn <= limit:
+                    choice, limit = (dy, dx), dn
         shift[(r, c)] = choice
         out_y[i], out_x[i] = y + choice[0], x + choice[1]
+        spot = (int(out_y[i]) // BLOCK, int(out_x[i]) // BLOCK)
+        uses[spot] = uses.get(spot, 0) + 1
     return out_y, out_x
