@@ -52,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--model", default=None, help="inpainting model (default: sfumato-inpaint; see `sfumato models`)")
     ip.add_argument("--grow", type=int, default=4, help="px the hole is enlarged before filling (default 4)")
     ip.add_argument("--feather", type=int, default=4, help="px of soft edge when pasting back (default 4)")
-    ip.add_argument("--detail", type=_float_arg(0, 1), default=None,
+    ip.add_argument("--detail", type=_float_arg(0, 1), default=0.0,
                     help="0..1: fine texture copied in from the surroundings; sharper fills, a little further "
-                         "from the original (default: the Python API's InpaintOptions.detail)")
+                         "from the original (default 0 = off)")
     ip.add_argument("--device", choices=registry.DEVICES, default="auto")
 
     st = sub.add_parser("styles", help="list the built-in styles")
@@ -101,7 +101,7 @@ def cmd_inpaint(a) -> int:
     image = read_image(a.input)
     mask = read_mask(a.mask, (image.shape[1], image.shape[0]))
     options = InpaintOptions(model=a.model or DEFAULT_MODEL, grow=a.grow, feather=a.feather,
-                              detail=InpaintOptions.detail if a.detail is None else a.detail, device=a.device)
+                              detail=a.detail, device=a.device)
     output = a.output or a.input.with_name(f"{a.input.stem}_filled.png")
     t0 = time.perf_counter()
     result = inpaint(image, mask, options)
