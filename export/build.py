@@ -145,5 +145,6 @@ def build_inpaint(models_dir=MODELS_DIR) -> None:
         "built_by": build_command(), "work_size": 512, "parity_torch_vs_onnx": parity,
         "training": {"steps": ck["step"], "hours": round(ck["elapsed"] / 3600, 2), "batch": ck["batch"],
                      "crop": ck["size"], "seed": ck["seed"], "device": "cpu (2 cores)",
-                     "command": "python -m export train inpaint --resume"}})
+                     "command": "python -m export train inpaint --resume",
+                     "data": {**ck.get("data", {}), "source": "python -m export prepare inpaint-data"}}})
     print(f"{name}: {ck['step']} steps ({ck['elapsed'] / 60:.0f} min), torch vs onnx {parity}")
