@@ -51,14 +51,18 @@ def _disk(radius: int) -> np.ndarray:
     return x * x + y * y <= radius * radius
 
 
+def _padded_box(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
+    """(rows, cols) of the bounding box of a non-empty mask, enlarged by `pad` and clipped to it."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return (slice(max(0, rows[0] - pad), min(mask.shape[0], rows[-1] + pad + 1)),
+            slice(max(0, cols[0] - pad), min(mask.shape[1], cols[-1] + pad + 1)))
+
+
 def grow_hole(hole: np.ndarray, grow: int) -> np.ndarray:
     """The hole enlarged by `grow` px, computed only around the hole (cheap on 12 MP photos)."""
-    rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
-    y0, y1 = max(0, rows[0] - grow), min(hole.shape[0], rows[-1] + grow + 1)
-    x0, x1 = max(0, cols[0] - grow), min(hole.shape[1], cols[-1] + grow + 1)
+    ys, xs = _padded_box(hole, grow)
     grown = np.zeros_like(hole)
-    sub = hole[y0:y1, x0:x1]
-    grown[y0:y1, x0:x1] = ndimage.binary_dilation(sub, _disk(grow)) if grow else sub
+    grown[ys, xs] = ndimage.binary_dilation(hole[ys, xs], _disk(grow)) if grow else hole[ys, xs]
     return grown
 
 
@@ -66,9 +70,9 @@ def region_boxes(grown: np.ndarray, context: float, min_margin: int) -> list[tup
     """(rows, cols, region mask) per connected region, the crop enlarged by a margin proportional
     to the region's size and shifted inward where it would leave the image."""
     h, w = grown.shape
-    rows, cols = np.flatnonzero(grown.any(axis=1)), np.flatnonzero(grown.any(axis=0))
-    oy, ox = rows[0], cols[0]
-    labels, _ = ndimage.label(grown[oy:rows[-1] + 1, ox:cols[-1] + 1])  # only where the hole is
+    box_y, box_x = _padded_box(grown, 0)
+    oy, ox = box_y.start, box_x.start
+    labels, _ = ndimage.label(grown[box_y, box_x])  # only where the hole is
     boxes = []
     for index, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
         rh, rw = ys.stop - ys.start, xs.stop - xs.start
@@ -124,10 +128,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
             filled = np.repeat(filled.mean(axis=2, keepdims=True), 3, axis=2)
         # mask work and paste-back only around this region (the crop is ~3x larger each way): enough
         # margin that erosion, blur and dilation see everything they would on the whole crop
-        pad = 2 * options.feather + options.grow + 5
-        rows_any, cols_any = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
-        wy = slice(max(0, rows_any[0] - pad), min(ch, rows_any[-1] + pad + 1))
-        wx = slice(max(0, cols_any[0] - pad), min(cw, cols_any[-1] + pad + 1))
+        wy, wx = _padded_box(region, 2 * options.feather + options.grow + 5)
         crop, filled, region, unknown = crop[wy, wx], filled[wy, wx], region[wy, wx], unknown[wy, wx]
         filled = _match_colour(filled, crop, region, unknown)
         # paste-back weight: the user's mask value inside the hole (grey = partial), carried over the grown

@@ -60,9 +60,9 @@ def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
     o = header.get("options", {})
     if "mask" not in arrays:
         raise SfumatoError("nothing to fill: the request has no mask")
-    options = InpaintOptions(model=o.get("model") or InpaintOptions.model, grow=int(o.get("grow", 4)),
-                             feather=int(o.get("feather", 4)), detail=float(o.get("detail", 0.0)),
-                             device=o.get("device", "auto"))
+    # settings the request leaves out keep InpaintOptions' defaults
+    fields = {"model": str, "grow": int, "feather": int, "detail": float, "device": str}
+    options = InpaintOptions(**{k: cast(o[k]) for k, cast in fields.items() if o.get(k) not in (None, "")})
     return inpaint(arrays["image"], arrays["mask"][:, :, 0], options, job=job)
 
 
