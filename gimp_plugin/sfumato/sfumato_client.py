@@ -60,6 +60,18 @@ def connect_or_start(config):
     raise WorkerError("The Sfumato worker did not start within %d s; see %s" % (START_TIMEOUT, log_path()))
 
 
+def _wait_until_gone(seconds=2.0):
+    """A worker that died mid-job can close our connection a moment before its listening socket:
+    wait until that socket refuses connections, so the next call really starts a new worker."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            protocol.connect().close()
+        except OSError:
+            return
+        time.sleep(0.05)
+
+
 def request(header, buffers=(), on_progress=None):
     """Send one request; returns (result header, result buffers). Raises WorkerError."""
     config = load_config()
@@ -77,6 +89,7 @@ def request(header, buffers=(), on_progress=None):
             elif kind == "error":
                 raise WorkerError(msg.get("message", "unknown error"))
     except (EOFError, ConnectionResetError, BrokenPipeError):
+        _wait_until_gone()
         raise WorkerError("The Sfumato worker stopped during the job (it may have crashed or run out of memory); "
                           "see %s. The next call starts a new worker." % log_path()) from None
     finally:
