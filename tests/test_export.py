@@ -102,3 +102,30 @@ def test_build_is_reproducible(tmp_path):
     rebuilt = json.loads((tmp_path / "manifest.json").read_text())["models"]
     for name in ("styles", "arbitrary_predict", "arbitrary_transform"):
         assert rebuilt[name]["sha256"] == MANIFEST[name]["sha256"], name
+
+
+@pytest.mark.parametrize("size", [(2, 2), (6, 10), (12, 4)])
+def test_pad_free_stride2_conv_exports_exactly(tmp_path, size):
+    """The exported form of reflect pad + 3x3 stride-2 conv (zero-padded conv + border fix) gives
+    the same numbers as PyTorch's reflect form at any even size, corners included."""
+    from export.nets.fastconv import reflect_conv3_s2
+
+    class Conv(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.randn(5, 3, 3, 3, generator=torch.Generator().manual_seed(0)))
+
+        def forward(self, x):
+            return reflect_conv3_s2(x, self.w)
+
+    net, path = Conv(), tmp_path / "conv.onnx"
+    torch.onnx.export(net, (torch.rand(1, 3, 8, 8),), str(path), input_names=["x"], opset_version=17,
+                      dynamic_axes={"x": {2: "h", 3: "w"}}, dynamo=False)
+    assert "Pad" not in {n.op_type for n in onnx.load(str(path)).graph.node if "x" in n.input}
+    x = np.random.default_rng(1).random((1, 3, *size), dtype=np.float32)
+    with torch.no_grad():
+        ref = torch.nn.functional.conv2d(torch.nn.functional.pad(torch.from_numpy(x), [1] * 4, mode="reflect"),
+                                         net.w, stride=2).numpy()
+    got = run_onnx(path, {"x": x})[0]
+    assert got.shape == ref.shape == (1, 5, size[0] // 2, size[1] // 2)
+    assert np.abs(got - ref).max() <= 1e-5

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .fastconv import s2d_conv, upconv
+from .fastconv import reflect_conv3_s2, s2d_conv, upconv
 from .norm import NormContext, StatsNorm
 
 
@@ -43,6 +43,8 @@ class ConvLayer(nn.Module):
             y = upconv(x, self.w)
         elif self.s2d:
             y = s2d_conv(x, self.w)
+        elif self.stride == 2:
+            y = reflect_conv3_s2(x, self.w)
         else:
             y = F.conv2d(F.pad(x, [self.pad] * 4, mode="reflect"), self.w, stride=self.stride)
         return self.norm(y, w, ctx)
