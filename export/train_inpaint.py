@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -157,7 +158,10 @@ def train(args) -> None:
                     "data": {"photos": len(data.photos), "textures": len(data.textures)}}, tmp)
         tmp.replace(ckpt_path)
 
-    while step < args.steps and (deadline is None or time.perf_counter() < deadline):
+    # Ctrl-C or `kill` ends the run after the current step, with a checkpoint: nothing is lost
+    stop_requested = []
+    previous = {sig: signal.signal(sig, lambda *_: stop_requested.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    while step < args.steps and (deadline is None or time.perf_counter() < deadline) and not stop_requested:
         truth, prior, mask = (t.to(device) for t in data.next(args.batch))
         out = net(prior, mask)
         hole_l1 = (mask * (out - truth).abs()).sum() / (mask.sum() * 3 + 1)
@@ -178,6 +182,8 @@ def train(args) -> None:
             save()
             last_save = time.perf_counter()
     save()
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
     print(f"stopped at step {step}; checkpoint {ckpt_path}", flush=True)
 
 

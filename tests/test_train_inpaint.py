@@ -74,3 +74,26 @@ def test_training_is_deterministic_and_resumes_where_it_stopped(tmp_path):
     torch.manual_seed(0)  # the seed train() starts from: the same initial weights
     initial = train_inpaint.trainable(train_inpaint.make_net())
     assert not all(torch.equal(v, initial[k]) for k, v in straight["decoder"].items())  # it did train
+
+
+def test_a_stop_signal_ends_training_with_a_checkpoint(tmp_path, monkeypatch):
+    """`kill` (SIGTERM) or Ctrl-C mid-run finishes the current step and saves, instead of losing
+    the work since the last periodic save; the caller's signal handlers are put back."""
+    import signal
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(photos / "0.png")
+    calls = []
+    original = train_inpaint.Batches.next
+
+    def next_then_signal(self, n):
+        calls.append(n)
+        if len(calls) == 2:
+            signal.raise_signal(signal.SIGTERM)
+        return original(self, n)
+
+    monkeypatch.setattr(train_inpaint.Batches, "next", next_then_signal)
+    before = signal.getsignal(signal.SIGTERM)
+    saved = _train(tmp_path, photos, "stopped.pt", 1000)
+    assert saved["step"] == 2 and len(calls) == 2
+    assert signal.getsignal(signal.SIGTERM) is before
