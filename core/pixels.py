@@ -25,6 +25,17 @@ def to_float(a: np.ndarray) -> np.ndarray:
     raise SfumatoError(f"unsupported pixel type {a.dtype}; use uint8, uint16 or float arrays")
 
 
+def to_planar(a: np.ndarray) -> np.ndarray:
+    """H x W x C image (uint8 / uint16 / float) -> a model input [1, C, H, W] float32 in [0, 1].
+    One pass: scaling and the layout change together (separately they cost 3x as long)."""
+    scale = _SCALE.get(a.dtype)
+    if scale is None and a.dtype.kind != "f":
+        raise SfumatoError(f"unsupported pixel type {a.dtype}; use uint8, uint16 or float arrays")
+    out = np.empty((1, a.shape[2], a.shape[0], a.shape[1]), np.float32)
+    np.multiply(a.transpose(2, 0, 1), np.float32(1.0 / (scale or 1.0)), out=out[0], casting="unsafe")
+    return out
+
+
 def from_float(a: np.ndarray, dtype) -> np.ndarray:
     """float [0, 1] -> dtype (rounded and clipped for integer types)."""
     dtype = np.dtype(dtype)

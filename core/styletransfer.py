@@ -14,7 +14,7 @@ import numpy as np
 from . import registry
 from .errors import SfumatoError
 from .job import Job
-from .pixels import from_float, keep_colours, resize, split_channels, to_float
+from .pixels import from_float, keep_colours, resize, split_channels, to_float, to_planar
 from .tiling import stylize_tiled
 
 STYLE_TABLE = "styles"  # the style table model; a user model of this name (with their own styles) replaces it
@@ -34,13 +34,14 @@ class _NormStatsAdapter:
         self.job = job
 
     def run(self, image: np.ndarray, stats: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """H x W x 3 image, float in the core's convention or still in its storage dtype."""
         h, w = image.shape[:2]
         ph, pw = (-h) % 4, (-w) % 4
         if ph or pw:
             mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
             image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
         feeds = {
-            "image": np.ascontiguousarray(image.transpose(2, 0, 1)[None], np.float32),
+            "image": to_planar(image),
             "norm_stats": stats if stats is not None else np.zeros(self.stats_size, np.float32),
             "stats_mix": np.array([1.0 if stats is not None else 0.0], np.float32),
             **self.conditioning,

@@ -21,7 +21,7 @@ from .pixels import resize, to_float
 
 class StatsNet(Protocol):
     def run(self, image: np.ndarray, stats: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """H x W x 3 float -> (stylized H x W x 3 float, norm stats)."""
+        """H x W x 3 image (float, or uint8/uint16 storage) -> (stylized H x W x 3 float, norm stats)."""
 
 
 def spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
@@ -59,7 +59,7 @@ def stylize_tiled(net: StatsNet, source: np.ndarray, emit: Callable[[int, int, n
     h, w = source.shape[:2]
     net_w, net_h = max(1, round(w / scale)), max(1, round(h / scale))
     if scale == 1.0 and h * w <= single_pass_pixels:
-        out, _ = net.run(to_float(source))
+        out, _ = net.run(source)  # the adapter converts storage pixels and layout in one pass
         emit(0, h, out)
         return
 

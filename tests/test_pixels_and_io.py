@@ -8,7 +8,7 @@ from PIL import Image
 
 from core.errors import SfumatoError
 from core.imageio import read_image, read_mask, write_image
-from core.pixels import from_float, keep_colours, split_channels, to_float
+from core.pixels import from_float, keep_colours, split_channels, to_float, to_planar
 
 
 def test_float_round_trip_is_exact_for_uint8_and_uint16():
@@ -17,6 +17,17 @@ def test_float_round_trip_is_exact_for_uint8_and_uint16():
     a16 = np.linspace(0, 65535, 4096).astype(np.uint16).reshape(64, 64)
     assert np.array_equal(from_float(to_float(a16), np.uint16), a16)
     assert to_float(a8).dtype == np.float32 and to_float(a8).max() == 1.0
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_model_input_layout_equals_float_then_transpose(dtype):
+    rng = np.random.default_rng(0)
+    a = (rng.random((5, 7, 3)) * (np.iinfo(dtype).max if np.dtype(dtype).kind == "u" else 1)).astype(dtype)
+    got = to_planar(a)
+    assert got.dtype == np.float32 and got.shape == (1, 3, 5, 7) and got.flags.c_contiguous
+    assert np.array_equal(got[0], to_float(a).transpose(2, 0, 1))
+    with pytest.raises(SfumatoError, match="unsupported pixel type int32"):
+        to_planar(a.astype(np.int32))
 
 
 def test_split_channels_grey_rgb_alpha():
