@@ -1,8 +1,9 @@
 """`python -m export prepare inpaint-data`: training images for inpainting, from offline sources only.
 
 - Photographs: Debian's photographic wallpaper packages, the photos in a few other Debian packages
-  (Palapeli's puzzle photos, OpenCV's sample photos, Stellarium's landscape panoramas) and the bundled
-  scikit-image/scikit-learn photos. Long side <= 1280 px into ~/.cache/sfumato/inpaint-photos.
+  (Palapeli's puzzle photos, OpenCV's sample photos, Stellarium's landscape panoramas, the monument,
+  animal, music and nature photos of five GCompris activities, read out of their Qt resource
+  bundles). Long side <= 1280 px into ~/.cache/sfumato/inpaint-photos.
   Every 10th photo (by a hash of its name) goes to inpaint-holdout instead: never trained on, so
   the benchmark can report photos the model has not seen (`bench/bench_inpaint.py --photos`).
 - Surface textures: the photo-based textures of two free games (UFO: Alien Invasion, OpenArena),
@@ -17,8 +18,10 @@ import hashlib
 import io
 import re
 import shutil
+import struct
 import subprocess
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,11 @@ PHOTO_PACKAGES = {
     "gnome-backgrounds": "", "mate-backgrounds": "", "plasma-workspace-wallpapers": "", "ukui-wallpapers": "",
     "lomiri-wallpapers-16.04": "", "lomiri-wallpapers-20.04": "", "palapeli-data": "usr/share/palapeli/collection",
     "opencv-doc": "usr/share/doc/opencv-doc/examples/data", "stellarium-data": "usr/share/stellarium/landscapes",
+}
+# package -> its Qt resource bundles (.rcc) that hold photographs (the other activities are drawings)
+RCC_PHOTO_PACKAGES = {
+    "gcompris-qt-data": ["explore_monuments", "erase", "explore_world_animals", "explore_farm_animals",
+                         "explore_world_music"],
 }
 TEXTURE_PACKAGES = ["ufoai-textures", "openarena-081-textures"]
 # near-duplicates (OpenCV's stereo calibration series) would outweigh everything else
@@ -83,6 +91,47 @@ def photo_candidates(unpacked: Path) -> list[tuple[str, Path]]:
     return sorted(largest.items())
 
 
+def rcc_files(data: bytes):
+    """(path, bytes) of every file in a Qt resource bundle (.rcc, format versions 1-3): a header,
+    a tree of fixed-size entries, a names table (UTF-16) and a data table (zlib-compressed or not)."""
+    if data[:4] != b"qres":
+        raise ValueError("not a Qt resource bundle")
+    version, tree, payload, names = struct.unpack(">IIII", data[4:20])
+    entry_size = 14 if version == 1 else 22  # version 2+ adds a modification time
+
+    def name(offset: int) -> str:
+        length = struct.unpack(">H", data[names + offset:names + offset + 2])[0]
+        return data[names + offset + 6:names + offset + 6 + 2 * length].decode("utf-16-be")
+
+    def walk(index: int, prefix: str):
+        at = tree + index * entry_size
+        name_offset, flags = struct.unpack(">IH", data[at:at + 6])
+        here = prefix + name(name_offset) if index else ""
+        if flags & 2:  # a directory: its children are consecutive entries
+            count, first = struct.unpack(">II", data[at + 6:at + 14])
+            for child in range(first, first + count):
+                yield from walk(child, here + "/")
+            return
+        offset = payload + struct.unpack(">I", data[at + 10:at + 14])[0]
+        size = struct.unpack(">I", data[offset:offset + 4])[0]
+        blob = data[offset + 4:offset + 4 + size]
+        if flags & 4:  # zstd (not used by the bundles read here)
+            return
+        yield here, zlib.decompress(blob[4:]) if flags & 1 else blob
+
+    yield from walk(0, "")
+
+
+def rcc_photo_candidates(unpacked: Path):
+    for package, bundles in RCC_PHOTO_PACKAGES.items():
+        for bundle in bundles:
+            for rcc in sorted((unpacked / package).rglob(f"{bundle}.rcc")):
+                for path, blob in rcc_files(rcc.read_bytes()):
+                    stem, _, ext = Path(path).name.rpartition(".")
+                    if ext.lower() in ("jpg", "jpeg", "png", "webp"):
+                        yield f"{package.split('-')[0]}-{bundle}-{stem}", io.BytesIO(blob)
+
+
 def texture_candidates(unpacked: Path):
     for package in TEXTURE_PACKAGES:
         for pk3 in sorted((unpacked / package).rglob("*.pk3")):  # game archives are zip files
@@ -113,13 +162,13 @@ def save(img: Image.Image, side: int, path: Path) -> None:
 
 
 def prepare() -> None:
-    unpacked = fetch(list(PHOTO_PACKAGES) + TEXTURE_PACKAGES)
+    unpacked = fetch(list(PHOTO_PACKAGES) + list(RCC_PHOTO_PACKAGES) + TEXTURE_PACKAGES)
     for folder in (DATA, HOLDOUT):
         shutil.rmtree(folder, ignore_errors=True)
     (DATA / "textures").mkdir(parents=True)
     HOLDOUT.mkdir(parents=True)
     counts = dict(train=0, holdout=0, textures=0, skipped=0)
-    for key, path in photo_candidates(unpacked):
+    for key, path in [*photo_candidates(unpacked), *rcc_photo_candidates(unpacked)]:
         img = opaque_rgb(path)
         if img is None or min(img.size) < 300 or not looks_like_a_photo(img):
             counts["skipped"] += 1

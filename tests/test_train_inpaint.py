@@ -36,6 +36,38 @@ def test_prepare_keeps_photos_and_leaves_out_maps_and_cut_outs(tmp_path):
     assert 0.07 < share < 0.13 and held_out("photo-7") == held_out("photo-7")
 
 
+def _qt_resource_bundle(files: dict[str, tuple[bytes, bool]]) -> bytes:
+    """A version-1 .rcc with one folder `photos` holding `files` (name -> (bytes, zlib-compress))."""
+    import struct
+    import zlib
+    names, data, entries = b"", b"", []
+
+    def add_name(n):
+        nonlocal names
+        offset = len(names)
+        names += struct.pack(">HI", len(n), 0) + n.encode("utf-16-be")
+        return offset
+
+    entries.append(struct.pack(">IHII", 0, 2, 1, 1))                    # root: 1 child at index 1
+    entries.append(struct.pack(">IHII", add_name("photos"), 2, len(files), 2))
+    for name, (blob, compress) in files.items():
+        stored = struct.pack(">I", len(blob)) + zlib.compress(blob) if compress else blob
+        entries.append(struct.pack(">IHHHI", add_name(name), int(compress), 0, 0, len(data)))
+        data += struct.pack(">I", len(stored)) + stored
+    tree = b"".join(entries)
+    return b"qres" + struct.pack(">IIII", 1, 20, 20 + len(tree), 20 + len(tree) + len(data)) + tree + data + names
+
+
+def test_qt_resource_bundles_are_read_file_by_file():
+    """GCompris keeps its photos inside Qt resource bundles; prepare reads them without Qt."""
+    from export.prepare_data import rcc_files
+    jpeg, png = b"\xff\xd8\xff fake jpeg", b"\x89PNG fake png" * 50
+    bundle = _qt_resource_bundle({"cheetah.jpg": (jpeg, False), "pyramid.png": (png, True)})
+    assert list(rcc_files(bundle)) == [("/photos/cheetah.jpg", jpeg), ("/photos/pyramid.png", png)]
+    with pytest.raises(ValueError, match="not a Qt resource"):
+        list(rcc_files(b"PK\x03\x04 a zip"))
+
+
 def test_batches_mix_textures_and_photos_in_the_asked_share(tmp_path):
     (tmp_path / "textures").mkdir()
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "textures" / "t.jpg")
