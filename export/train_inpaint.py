@@ -161,29 +161,31 @@ def train(args) -> None:
     # Ctrl-C or `kill` ends the run after the current step, with a checkpoint: nothing is lost
     stop_requested = []
     previous = {sig: signal.signal(sig, lambda *_: stop_requested.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
-    while step < args.steps and (deadline is None or time.perf_counter() < deadline) and not stop_requested:
-        truth, prior, mask = (t.to(device) for t in data.next(args.batch))
-        out = net(prior, mask)
-        hole_l1 = (mask * (out - truth).abs()).sum() / (mask.sum() * 3 + 1)
-        feats_o, feats_t = perceptual(out), perceptual(truth)
-        perc = sum(F.l1_loss(a, b) for a, b in zip(feats_o[:3], feats_t[:3])) / 3
-        loss = hole_l1 + args.perceptual * perc
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        step += 1
-        history.append((step, hole_l1.item(), perc.item()))
-        if step % 20 == 0:
-            recent = np.mean([h[1] for h in history[-20:]])
-            print(f"step {step}: hole L1 {recent:.4f}, perceptual {history[-1][2]:.3f}, "
-                  f"{(time.perf_counter() - t0) / max(1, step - first_step):.2f}s/step", flush=True)
-        if time.perf_counter() - last_save > args.save_minutes * 60:
-            save()
-            last_save = time.perf_counter()
-    save()
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
+    try:
+        while step < args.steps and (deadline is None or time.perf_counter() < deadline) and not stop_requested:
+            truth, prior, mask = (t.to(device) for t in data.next(args.batch))
+            out = net(prior, mask)
+            hole_l1 = (mask * (out - truth).abs()).sum() / (mask.sum() * 3 + 1)
+            feats_o, feats_t = perceptual(out), perceptual(truth)
+            perc = sum(F.l1_loss(a, b) for a, b in zip(feats_o[:3], feats_t[:3])) / 3
+            loss = hole_l1 + args.perceptual * perc
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            step += 1
+            history.append((step, hole_l1.item(), perc.item()))
+            if step % 20 == 0:
+                recent = np.mean([h[1] for h in history[-20:]])
+                print(f"step {step}: hole L1 {recent:.4f}, perceptual {history[-1][2]:.3f}, "
+                      f"{(time.perf_counter() - t0) / max(1, step - first_step):.2f}s/step", flush=True)
+            if time.perf_counter() - last_save > args.save_minutes * 60:
+                save()
+                last_save = time.perf_counter()
+        save()
+    finally:  # the caller's handlers back, even when a step fails
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(f"stopped at step {step}; checkpoint {ckpt_path}", flush=True)
 
 
