@@ -15,22 +15,26 @@ from .errors import SfumatoError
 _SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
+def _stored_scale(dtype) -> float | None:
+    """The value of full intensity in a storage dtype; None for floats (already 0..1)."""
+    scale = _SCALE.get(np.dtype(dtype))
+    if scale is None and np.dtype(dtype).kind != "f":
+        raise SfumatoError(f"unsupported pixel type {dtype}; use uint8, uint16 or float arrays")
+    return scale
+
+
 def to_float(a: np.ndarray) -> np.ndarray:
     """uint8 / uint16 / float array -> float32 in [0, 1] (a view-free copy only when needed)."""
-    scale = _SCALE.get(a.dtype)
+    scale = _stored_scale(a.dtype)
     if scale is not None:
         return a.astype(np.float32) * np.float32(1.0 / scale)
-    if a.dtype.kind == "f":
-        return a.astype(np.float32, copy=False)
-    raise SfumatoError(f"unsupported pixel type {a.dtype}; use uint8, uint16 or float arrays")
+    return a.astype(np.float32, copy=False)
 
 
 def to_planar(a: np.ndarray) -> np.ndarray:
     """H x W x C image (uint8 / uint16 / float) -> a model input [1, C, H, W] float32 in [0, 1].
     One pass: scaling and the layout change together (separately they cost 3x as long)."""
-    scale = _SCALE.get(a.dtype)
-    if scale is None and a.dtype.kind != "f":
-        raise SfumatoError(f"unsupported pixel type {a.dtype}; use uint8, uint16 or float arrays")
+    scale = _stored_scale(a.dtype)
     out = np.empty((1, a.shape[2], a.shape[0], a.shape[1]), np.float32)
     np.multiply(a.transpose(2, 0, 1), np.float32(1.0 / (scale or 1.0)), out=out[0], casting="unsafe")
     return out
