@@ -129,3 +129,38 @@ def test_pad_free_stride2_conv_exports_exactly(tmp_path, size):
     got = run_onnx(path, {"x": x})[0]
     assert got.shape == ref.shape == (1, 5, size[0] // 2, size[1] // 2)
     assert np.abs(got - ref).max() <= 1e-5
+
+
+@pytest.mark.parametrize("gram", [False, True])
+def test_exported_norm_is_a_depthwise_conv_with_the_instance_norm_result(tmp_path, gram):
+    """The norm exports as statistics + one depthwise 1x1 Conv (no BatchNormalization), with the
+    ReLU after it directly, and gives instance norm's numbers for either sum-of-squares form."""
+    from export.nets.norm import NormContext, StatsNorm
+
+    class Norm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = StatsNorm(4, gram=gram)
+            self.gamma = torch.nn.Parameter(torch.tensor([1.0, -0.5, 2.0, 0.3]))
+            self.beta = torch.nn.Parameter(torch.tensor([0.1, 0.0, -1.0, 0.5]))
+
+        def forward(self, x):
+            ctx = NormContext(torch.zeros(8), torch.zeros(1))
+            return torch.relu(self.norm(x, ctx, self.gamma, self.beta)), ctx.stats()
+
+    net, path = Norm().eval(), tmp_path / "norm.onnx"
+    torch.onnx.export(net, (torch.rand(1, 4, 8, 8),), str(path), input_names=["x"], opset_version=17,
+                      dynamic_axes={"x": {2: "h", 3: "w"}}, dynamo=False)
+    nodes = onnx.load(str(path)).graph.node
+    assert "BatchNormalization" not in {n.op_type for n in nodes}
+    conv = next(n for n in nodes if n.op_type == "Conv")
+    assert {a.name: a.i for a in conv.attribute}["group"] == 4
+    assert next(n for n in nodes if conv.output[0] in n.input).op_type == "Relu"
+    assert ("MatMul" in {n.op_type for n in nodes}) == gram
+    x = np.random.default_rng(2).normal(3.0, 2.0, (1, 4, 10, 14)).astype(np.float32)
+    ref = torch.relu(torch.nn.functional.instance_norm(torch.from_numpy(x), weight=net.gamma.detach(),
+                                                       bias=net.beta.detach(), eps=1e-5)).numpy()
+    got, stats = run_onnx(path, {"x": x})
+    assert np.abs(got - ref).max() <= 1e-4
+    assert np.allclose(stats[:4], x.mean(axis=(0, 2, 3)), atol=1e-5)
+    assert np.allclose(stats[4:], x.var(axis=(0, 2, 3)), rtol=1e-4)
