@@ -18,9 +18,9 @@ from .norm import NormContext, StatsNorm
 
 
 class CondInstanceNorm(nn.Module):
-    def __init__(self, n_styles: int, channels: int, gram: bool = False):
+    def __init__(self, n_styles: int, channels: int):
         super().__init__()
-        self.norm = StatsNorm(channels, gram)
+        self.norm = StatsNorm(channels)
         self.gamma = nn.Parameter(torch.ones(n_styles, channels))
         self.beta = nn.Parameter(torch.zeros(n_styles, channels))
 
@@ -30,14 +30,13 @@ class CondInstanceNorm(nn.Module):
 
 class ConvLayer(nn.Module):
     """[nearest upsample x2] -> reflect pad -> conv (no bias) -> conditional instance norm.
-    `s2d`: compute the conv in space-to-depth form (same result, faster for few channels).
-    `gram`: the norm's statistics in the form that is faster at full and half resolution."""
+    `s2d`: compute the conv in space-to-depth form (same result, faster for few channels)."""
 
-    def __init__(self, n_styles, cin, cout, k, stride=1, upsample=1, s2d=False, gram=False):
+    def __init__(self, n_styles, cin, cout, k, stride=1, upsample=1, s2d=False):
         super().__init__()
         self.pad, self.stride, self.upsample, self.s2d = k // 2, stride, upsample, s2d
         self.w = nn.Parameter(torch.zeros(cout, cin, k, k))
-        self.norm = CondInstanceNorm(n_styles, cout, gram)
+        self.norm = CondInstanceNorm(n_styles, cout)
 
     def forward(self, x, w, ctx):
         if self.upsample == 2:
@@ -56,8 +55,7 @@ class CinStyleNet(nn.Module):
         super().__init__()
         s = n_styles
         self.n_styles = n_styles
-        self.contract = nn.ModuleList([ConvLayer(s, 3, 32, 9, gram=True), ConvLayer(s, 32, 32, 3, 2, gram=True),
-                                       ConvLayer(s, 32, 32, 3, 2)])
+        self.contract = nn.ModuleList([ConvLayer(s, 3, 32, 9), ConvLayer(s, 32, 32, 3, 2), ConvLayer(s, 32, 32, 3, 2)])
         self.res = nn.ModuleList([nn.ModuleList([ConvLayer(s, 32, 32, 3), ConvLayer(s, 32, 32, 3)]) for _ in range(6)])
         self.expand = nn.ModuleList([ConvLayer(s, 32, 8, 3, upsample=2), ConvLayer(s, 8, 4, 3, upsample=2),
                                      ConvLayer(s, 4, 3, 9, s2d=True)])

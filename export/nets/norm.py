@@ -23,21 +23,18 @@ class StatsNorm(nn.Module):
     weights are the per-channel scale and shift, instead of the six full-tensor passes of the
     textbook form. onnxruntime fuses a ReLU that follows into that convolution; BatchNormalization
     with image-dependent statistics is twice as slow and fuses nothing.
-
-    `gram`: take the sum of squares from a Gram matrix (see sum_of_squares); pays off for many
-    channels at high resolution only.
     """
 
-    def __init__(self, channels: int, gram: bool = False):
+    def __init__(self, channels: int):
         super().__init__()
-        self.channels, self.gram = channels, gram
+        self.channels = channels
 
     def forward(self, x: torch.Tensor, ctx: "NormContext", gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
         if n > 1:  # training batches: instance norm = batch norm over one image of n*c channels
             x, gamma, beta = x.reshape(1, n * c, h, w), gamma.repeat(n), beta.repeat(n)
         mean = x.mean(dim=(2, 3)).reshape(-1)
-        mean_sq = sum_of_squares(x, self.gram).reshape(-1) / (h * w)
+        mean_sq = sum_of_squares(x).reshape(-1) / (h * w)
         var = torch.clamp(mean_sq - mean * mean, min=0.0)
         ctx.report(mean[:c], var[:c])
         given_mean, given_var = ctx.take(self.channels)
@@ -72,32 +69,18 @@ def channel_affine(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) ->
     return _ChannelAffine.apply(x, scale, shift, int(x.shape[1]))  # channels: static in every export
 
 
-class _SumOfSquares(torch.autograd.Function):
-    """Exported as one ReduceSumSquare: onnxruntime runs it ~3x faster than ReduceL2 (what
-    torch.linalg.vector_norm exports to)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return (x * x).sum(dim=(2, 3))
-
-    @staticmethod
-    def symbolic(g, x):
-        return g.op("ReduceSumSquare", x, axes_i=[2, 3], keepdims_i=0)  # opset 17: axes is an attribute
-
-
-def sum_of_squares(x: torch.Tensor, gram: bool = False) -> torch.Tensor:
+def sum_of_squares(x: torch.Tensor) -> torch.Tensor:
     """Per image and channel, the sum of x^2 over H and W: [N, C].
 
-    `gram` (one image): the diagonal of the channels' Gram matrix, one MatMul whose transpose
-    onnxruntime folds in. On a full-resolution 32-channel tensor that is ~1.6x faster than
-    ReduceSumSquare; on small tensors or few channels it is slower (one GEMM tile, one thread)."""
-    if not torch.onnx.is_in_onnx_export():
-        return (x * x).sum(dim=(2, 3))
+    Exported (one image) as a batch of C dot products, one MatMul whose transpose onnxruntime folds
+    in: 3-7x faster than ReduceSumSquare at every size these nets see (2 ms vs 14 ms on a
+    1024x680x32 tensor) and more accurate; ReduceL2 (what torch.linalg.vector_norm exports to) is
+    slower still."""
     n, c = x.shape[:2]
-    if gram and n == 1:
-        rows = x.reshape(c, -1)
-        return ((rows @ rows.t()) * torch.eye(c, dtype=x.dtype)).sum(dim=1).reshape(1, c)
-    return _SumOfSquares.apply(x)
+    if n == 1 and torch.onnx.is_in_onnx_export():
+        rows = x.reshape(c, 1, -1)
+        return (rows @ rows.transpose(1, 2)).reshape(1, c)
+    return (x * x).sum(dim=(2, 3))
 
 
 class NormContext:
