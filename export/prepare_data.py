@@ -39,13 +39,14 @@ PHOTO_PACKAGES = {
 # package -> its Qt resource bundles (.rcc) that hold photographs (the other activities are drawings)
 RCC_PHOTO_PACKAGES = {
     "gcompris-qt-data": ["explore_monuments", "erase", "explore_world_animals", "explore_farm_animals",
-                         "explore_world_music"],
+                         "explore_world_music", "categorization"],
 }
 TEXTURE_PACKAGES = ["ufoai-textures", "openarena-081-textures"]
 # near-duplicates (OpenCV's stereo calibration series) would outweigh everything else
 DUPLICATES = re.compile(r"^(left|right)\d+$")
 NOT_A_PHOTO = re.compile(r"(_nm|_norm|_normal|_n|_sm|_spec|_gm|_glow|_rm|_bump|_h|_height|_ao|_blend)$", re.I)
 LONG_SIDE = 1280
+MIN_PHOTO_SIDE = 160  # one training crop (GCompris's categorisation photos are 320 x ~200)
 TEXTURE_SIDE = 512
 
 
@@ -170,7 +171,7 @@ def prepare() -> None:
     counts = dict(train=0, holdout=0, textures=0, skipped=0)
     for key, path in [*photo_candidates(unpacked), *rcc_photo_candidates(unpacked)]:
         img = opaque_rgb(path)
-        if img is None or min(img.size) < 300 or not looks_like_a_photo(img):
+        if img is None or min(img.size) < MIN_PHOTO_SIDE or not looks_like_a_photo(img):
             counts["skipped"] += 1
             continue
         split = "holdout" if held_out(key) else "train"

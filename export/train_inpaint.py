@@ -93,6 +93,7 @@ class Batches:
         p = pool[self.rng.randrange(len(pool))]
         h, w = p.shape[:2]
         side = int(min(h, w) * self.rng.uniform(0.25, 1.0))
+        side = min(max(side, self.size), h, w)  # never upscale: a blurred crop teaches blur
         y, x = self.rng.randrange(h - side + 1), self.rng.randrange(w - side + 1)
         c = np.asarray(Image.fromarray(p[y:y + side, x:x + side]).resize(
             (self.size, self.size), Image.BILINEAR), np.float32) / 255.0

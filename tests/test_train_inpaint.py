@@ -68,6 +68,17 @@ def test_qt_resource_bundles_are_read_file_by_file():
         list(rcc_files(b"PK\x03\x04 a zip"))
 
 
+def test_crops_of_small_photos_are_never_upscaled(tmp_path):
+    """A crop smaller than the training size would be enlarged, i.e. blurred: crops take at least
+    `size` pixels of the photo. A vertical ramp of 4 levels per row shows how many rows a crop took."""
+    ramp = np.repeat((np.arange(64, dtype=np.uint8) * 4)[:, None, None], 64, axis=1).repeat(3, axis=2)
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    data = train_inpaint.Batches(train_inpaint.list_photos([tmp_path]), 32, random.Random(0))
+    spans = [np.ptp(data.crop()[:, :, 0]) * 255 for _ in range(300)]
+    assert min(spans) >= 0.9 * 4 * 31  # >= 32 source rows in every crop
+    assert max(spans) > 4 * 50  # and larger crops still happen
+
+
 def test_batches_mix_textures_and_photos_in_the_asked_share(tmp_path):
     (tmp_path / "textures").mkdir()
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "textures" / "t.jpg")
