@@ -36,6 +36,14 @@ def test_prepare_keeps_photos_and_leaves_out_maps_and_cut_outs(tmp_path):
     assert 0.07 < share < 0.13 and held_out("photo-7") == held_out("photo-7")
 
 
+def test_a_photo_with_a_twin_in_training_is_never_held_out():
+    import hashlib
+    from export.prepare_data import HAS_A_TRAINING_TWIN
+    by_hash = [k for k in HAS_A_TRAINING_TWIN if int(hashlib.sha256(k.encode()).hexdigest(), 16) % 10 == 0]
+    assert sorted(by_hash) == sorted(HAS_A_TRAINING_TWIN)  # the hash alone would hold each one out
+    assert not any(held_out(k) for k in HAS_A_TRAINING_TWIN)
+
+
 def _qt_resource_bundle(files: dict[str, tuple[bytes, bool]]) -> bytes:
     """A version-1 .rcc with one folder `photos` holding `files` (name -> (bytes, zlib-compress))."""
     import struct
