@@ -2,7 +2,7 @@
 
 - Photographs: Debian's photographic wallpaper packages, the photos in a few other Debian packages
   (Palapeli's puzzle photos, OpenCV's sample photos, Stellarium's landscape panoramas, the monument,
-  animal, music and nature photos of five GCompris activities, read out of their Qt resource
+  animal, music, nature and object photos of six GCompris activities, read out of their Qt resource
   bundles). Long side <= 1280 px into ~/.cache/sfumato/inpaint-photos.
   Every 10th photo (by a hash of its name) goes to inpaint-holdout instead: never trained on, so
   the benchmark can report photos the model has not seen (`bench/bench_inpaint.py --photos`).
@@ -60,10 +60,14 @@ def looks_like_a_photo(img: Image.Image) -> bool:
     return float((lap > 8).mean()) > 0.08
 
 
+def every_tenth(key: str) -> bool:
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % 10 == 0
+
+
 def held_out(key: str) -> bool:
     """Every 10th photo by hash, except one whose near-twin is a training photo (an unseen photo
     that the model has in effect seen would flatter the benchmark)."""
-    return key not in HAS_A_TRAINING_TWIN and int(hashlib.sha256(key.encode()).hexdigest(), 16) % 10 == 0
+    return key not in HAS_A_TRAINING_TWIN and every_tenth(key)
 
 
 def fetch(packages: list[str]) -> Path:
