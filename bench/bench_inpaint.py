@@ -3,7 +3,7 @@
 Quality: on the dev photos (../shared/data/photos; never Kodak), with generated masks of each kind
 users make (thin strokes ~3%, blobs ~10%, a box 25%, an object silhouette ~17%; fixed seeds), score
 only the hole: PSNR, SSIM, and the gradient-energy ratio (hole vs ground truth; blurry fills score
-low). Methods in the same run: Sfumato's model through the full fill pipeline, its push-pull prior
+low). Methods in the same run: Sfumato's model through the full fill pipeline, its harmonic prior
 alone, OpenCV (Telea, Navier-Stokes) and G'MIC (inpaint_pde, inpaint_matchpatch) when installed.
 Speed: a 12-megapixel photo with one 5% region, through the pipeline (target <= 2 s on this CPU).
 
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.inpaint import InpaintOptions, inpaint  # noqa: E402
-from core.inpaint_models import push_pull_fill  # noqa: E402
+from core.inpaint_models import harmonic_fill  # noqa: E402
 from export.train_inpaint import MASK_KINDS, random_mask  # noqa: E402
 
 SIZE = 384  # photos are scored at this long side
@@ -76,7 +76,7 @@ def ours_detail(amount):
 
 
 def prior(img, hole):
-    return push_pull_fill(img.astype(np.float32) / 255, ~hole)
+    return harmonic_fill(img.astype(np.float32) / 255, ~hole)
 
 
 def opencv(flag):
@@ -100,7 +100,7 @@ def gmic(command):
 
 
 def methods(skip_gmic: bool, detail: list[float]):
-    found = {"sfumato": ours, **{f"sfumato --detail {a:g}": ours_detail(a) for a in detail}, "push-pull prior": prior}
+    found = {"sfumato": ours, **{f"sfumato --detail {a:g}": ours_detail(a) for a in detail}, "harmonic prior": prior}
     try:
         import cv2
         found["opencv telea"] = opencv(cv2.INPAINT_TELEA)

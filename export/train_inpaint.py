@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from core.inpaint_models import push_pull_fill
+from core.inpaint_models import harmonic_fill
 
 from . import source
 from .nets.efficientnet_lite import EfficientNetLite0Features
@@ -105,7 +105,7 @@ class Batches:
             t = self.crop()
             m = random_mask(self.size, self.rng)
             truths.append(t)
-            priors.append(push_pull_fill(t, ~m))
+            priors.append(harmonic_fill(t, ~m))
             masks.append(m)
         to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
         return to(truths), to(priors), torch.from_numpy(np.stack(masks)[:, None].astype(np.float32))

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 from core import registry
 from core.errors import SfumatoError
 from core.inpaint import InpaintOptions, inpaint
-from core.inpaint_models import push_pull_fill
+from core.inpaint_models import harmonic_fill, push_pull_fill
 from tests.conftest import SAMPLES, run_cli
 
 FILL = np.array([0.2, 0.6, 0.4], np.float32)
@@ -159,6 +159,33 @@ def test_push_pull_prior_is_smooth_and_keeps_known_pixels(photo):
     ring = img[140:260, 190:310].reshape(-1, 3)
     assert ring.min(axis=0).min() - 1e-6 <= hole.min() and hole.max() <= ring.max() + 1e-6
     assert np.abs(np.diff(hole, axis=0)).mean() < np.abs(np.diff(img, axis=0)).mean()
+
+
+def test_harmonic_prior_continues_a_gradient_exactly():
+    # a linear ramp is harmonic, so the exact fill of a hole inside it is the ramp itself; a pyramid fill is not
+    y, x = np.mgrid[0:120, 0:160].astype(np.float32)
+    img = np.stack([x / 159, y / 119, (x + y) / 278], axis=2)
+    known = np.ones((120, 160), bool)
+    known[30:90, 40:130] = False
+    filled = harmonic_fill(img, known)
+    assert np.array_equal(filled[known], img[known])
+    assert np.abs(filled - img)[~known].max() < 1e-4
+    assert np.abs(push_pull_fill(img, known) - img)[~known].max() > 0.01
+
+
+def test_harmonic_prior_is_the_mean_of_its_neighbours_up_to_the_image_border(photo):
+    img = photo.astype(np.float32) / 255
+    known = np.ones(img.shape[:2], bool)
+    known[:60, :90] = False          # a hole in the corner: no pixels beyond the border to fill from
+    known[200:260, 100:300] = False
+    filled = harmonic_fill(img, known).astype(np.float64)
+    assert np.array_equal(filled[known], img[known])
+    inside = np.pad(np.ones(known.shape), 1)
+    padded = np.pad(filled, ((1, 1), (1, 1), (0, 0)))
+    total = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+    count = inside[:-2, 1:-1] + inside[2:, 1:-1] + inside[1:-1, :-2] + inside[1:-1, 2:]
+    assert np.abs(total / count[..., None] - filled)[~known].max() < 1e-5
+    assert img.min() <= filled.min() and filled.max() <= img.max()
 
 
 def test_default_model_is_shipped_with_its_training_record():
