@@ -49,7 +49,7 @@ def harmonic_fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
 
     unknown = ~known
     n = int(unknown.sum())
-    if n == 0 or n == unknown.size:
+    if n == 0 or n == unknown.size:  # nothing to fill, or no boundary to fill from
         return push_pull_fill(image, known)
     h, w = known.shape
     index = np.full((h + 2, w + 2), -1, np.int64)  # a border of -1: no neighbour outside the image
