@@ -66,11 +66,11 @@ def harmonic_fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
     for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
         ny, nx = ys + dy, xs + dx
         neighbour = index[ny, nx]
-        inside = (neighbour >= 0) | known_padded[ny, nx]
-        degree += inside
-        rows.append(np.flatnonzero(neighbour >= 0))
-        cols.append(neighbour[neighbour >= 0])
-        rhs += values[ny, nx] * known_padded[ny, nx][:, None]
+        also_unknown, boundary = neighbour >= 0, known_padded[ny, nx]
+        degree += also_unknown | boundary
+        rows.append(np.flatnonzero(also_unknown))
+        cols.append(neighbour[also_unknown])
+        rhs += values[ny, nx] * boundary[:, None]
     weights = np.concatenate([degree] + [-np.ones(len(r)) for r in rows[1:]])
     laplacian = sparse.csc_matrix((weights, (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
     out = image.copy()
