@@ -83,8 +83,15 @@ class Batches:
 
     def __init__(self, files: list[Path], size: int, rng: random.Random, texture_share: float = 0.3):
         load = lambda p: np.asarray(Image.open(p).convert("RGB"))  # noqa: E731
-        self.textures = [load(p) for p in files if "textures" in p.parts]
-        self.photos = [load(p) for p in files if "textures" not in p.parts]
+        images = [(p, load(p)) for p in files]
+        # an image smaller than one crop would have to be enlarged, i.e. blurred: left out at this size
+        big = [(p, a) for p, a in images if min(a.shape[:2]) >= size]
+        if len(big) < len(images):
+            print(f"{len(images) - len(big)} images smaller than {size} px left out (crops are never enlarged)")
+        if not big:
+            raise SystemExit(f"no training image is at least {size} px on its short side; use a smaller --size")
+        self.textures = [a for p, a in big if "textures" in p.parts]
+        self.photos = [a for p, a in big if "textures" not in p.parts]
         self.texture_share = texture_share if self.textures and self.photos else float(not self.photos)
         self.size, self.rng = size, rng
 
@@ -93,7 +100,7 @@ class Batches:
         p = pool[self.rng.randrange(len(pool))]
         h, w = p.shape[:2]
         side = int(min(h, w) * self.rng.uniform(0.25, 1.0))
-        side = min(max(side, self.size), h, w)  # never upscale: a blurred crop teaches blur
+        side = max(side, self.size)  # never upscale: a blurred crop teaches blur
         y, x = self.rng.randrange(h - side + 1), self.rng.randrange(w - side + 1)
         c = np.asarray(Image.fromarray(p[y:y + side, x:x + side]).resize(
             (self.size, self.size), Image.BILINEAR), np.float32) / 255.0

@@ -86,6 +86,19 @@ def test_crops_of_small_photos_are_never_upscaled(tmp_path):
     assert max(spans) > 4 * 50  # and larger crops still happen
 
 
+def test_images_smaller_than_a_crop_are_left_out(tmp_path):
+    """At a larger --size, a photo that would have to be enlarged (blurred) is not trained on; when no
+    image is large enough, the run stops with a message that says what to do."""
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(tmp_path / "small.png")
+    Image.fromarray(np.full((64, 64, 3), 255, np.uint8)).save(tmp_path / "large.png")
+    files = train_inpaint.list_photos([tmp_path])
+    data = train_inpaint.Batches(files, 48, random.Random(0))
+    assert len(data.photos) == 1 and all(data.crop().min() == 1.0 for _ in range(20))
+    assert len(train_inpaint.Batches(files, 40, random.Random(0)).photos) == 2
+    with pytest.raises(SystemExit, match="smaller --size"):
+        train_inpaint.Batches(files, 80, random.Random(0))
+
+
 def test_batches_mix_textures_and_photos_in_the_asked_share(tmp_path):
     (tmp_path / "textures").mkdir()
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "textures" / "t.jpg")
