@@ -13,8 +13,11 @@ All arrays follow the core convention (float32 RGB 0..1, H x W x 3); `unknown` i
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 from scipy.spatial import cKDTree
+
+from .pixels import resize
 
 MATCH_SIDE = 192   # matching runs at most at this size (the copy is at full resolution)
 PATCH = 5          # patch side at matching scale
@@ -24,8 +27,25 @@ CANDIDATES = 6     # nearest source patches considered per block
 REUSE = 0.5        # penalty per earlier use of the same source spot (avoids one patch tiled over and over)
 
 
+def _low_pass(x: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
+    """Gaussian blur of an H x W x C array, returned k times smaller (k = 1 for a narrow blur). A wide
+    blur (the split sits at ~2 px of the model's working scale: sigma 10+ px on a 12 MP photo) runs
+    on k x k block averages, by what is left of sigma: the block average (variance (k^2 - 1) / 12)
+    and the bilinear step back up (~k^2 / 6) count towards sigma^2."""
+    k = int(sigma / 2)
+    if k < 2:
+        return ndimage.gaussian_filter(x, (sigma, sigma, 0)), 1
+    small = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(x[..., i]), "F").reduce(k))
+                      for i in range(x.shape[2])], axis=2)
+    rest = np.sqrt(sigma * sigma - (k * k - 1) / 12 - k * k / 6) / k
+    return ndimage.gaussian_filter(small, (rest, rest, 0)), k
+
+
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    return ndimage.gaussian_filter(x, (sigma, sigma, 0)) if x.ndim == 3 else ndimage.gaussian_filter(x, sigma)
+    low, k = _low_pass(x, sigma)
+    if k == 1:
+        return low
+    return resize(low, (low.shape[1] * k, low.shape[0] * k), smooth=False)[:x.shape[0], :x.shape[1]]
 
 
 def _patches(img: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -48,7 +68,8 @@ def add_detail(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, amount
     mh, mw = max(PATCH, round(h * s)), max(PATCH, round(w * s))
     zoom = (mh / h, mw / w)
     guide_full = np.where(unknown[..., None], filled, crop)  # what the image looks like with the fill in
-    guide = ndimage.zoom(_blur(guide_full, sigma), (*zoom, 1), order=1)
+    low, _ = _low_pass(guide_full, sigma)  # matching needs the blurred guide only at its own small size
+    guide = ndimage.zoom(low, (mh / low.shape[0], mw / low.shape[1], 1), order=1)
     small_unknown = ndimage.zoom(unknown.astype(np.float32), zoom, order=1) > 0.01
     # a source patch must lie wholly in the known part (its full-resolution footprint too)
     source_ok = ~ndimage.binary_dilation(small_unknown, iterations=PATCH // 2 + 1)

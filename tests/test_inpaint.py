@@ -258,6 +258,26 @@ def test_detail_adds_texture_where_the_surroundings_have_it_and_nowhere_else():
     assert np.array_equal(add_detail(filled, img, unknown, amount=0.0), filled)
 
 
+@pytest.mark.parametrize("sigma", [4.0, 11.0, 20.0])
+def test_wide_detail_blur_stays_a_gaussian(sigma):
+    """On large photos the detail split is a wide blur, taken on block averages for speed: it must
+    still be the Gaussian's blur (same detail left over), edges and image borders included."""
+    from scipy import ndimage
+
+    from core.detail import _blur
+    rng = np.random.default_rng(1)
+    img = ndimage.gaussian_filter(rng.random((301, 257, 3)), (3, 3, 0)) * 3 + 0.2 * rng.random((301, 257, 3))
+    img[100:180, 50:120] += 0.5  # a hard-edged square
+    img = img.astype(np.float32)
+    exact = ndimage.gaussian_filter(img, (sigma, sigma, 0))
+    got = _blur(img, sigma)
+    assert got.shape == img.shape and got.dtype == np.float32
+    assert np.abs(got - exact).mean() < 0.002 and np.abs(got - exact).max() < 0.06
+    detail, exact_detail = img - got, img - exact
+    assert np.abs(detail - exact_detail).mean() < 0.03 * np.abs(exact_detail).mean()
+    assert np.array_equal(_blur(img, 3.9), ndimage.gaussian_filter(img, (3.9, 3.9, 0)))  # narrow: exact
+
+
 def test_detail_leaves_a_fill_alone_when_the_surroundings_are_smooth():
     from core.detail import add_detail
     y, x = np.mgrid[0:128, 0:128] / 128.0
