@@ -64,7 +64,8 @@ def score(result, truth, hole):
 # --- methods: each takes (uint8 H x W x 3, bool hole) and returns float 0..1 ----------------------
 
 def ours(img, hole):
-    # grow/feather exist for real selections that leave a halo of the removed object; these holes are exact
+    # the default settings, except grow/feather: they exist for real selections that leave a halo of
+    # the removed object, and these holes are exact
     return inpaint(img, hole.astype(np.float32), InpaintOptions(grow=0, feather=0)).astype(np.float32) / 255
 
 
@@ -169,7 +170,8 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos")
     ap.add_argument("--per-kind", type=int, default=2, help="masks per photo and kind")
     ap.add_argument("--skip-gmic", action="store_true")
-    ap.add_argument("--detail", type=float, nargs="*", default=[0.5], help="detail amounts to score")
+    ap.add_argument("--detail", type=float, nargs="*", default=[0.0],
+                    help="detail amounts to score beside the default (0 = the network's fill alone)")
     ap.add_argument("--out", type=Path, help="picture grid (input with hole, each method)")
     args = ap.parse_args()
     photos = load_photos(args.photos)

@@ -52,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--model", default=None, help="inpainting model (default: sfumato-inpaint; see `sfumato models`)")
     ip.add_argument("--grow", type=int, default=4, help="px the hole is enlarged before filling (default 4)")
     ip.add_argument("--feather", type=int, default=4, help="px of soft edge when pasting back (default 4)")
-    ip.add_argument("--detail", type=_float_arg(0, 1), default=0.0,
+    ip.add_argument("--detail", type=_float_arg(0, 1), default=0.15,
                     help="0..1: fine texture copied in from the surroundings; sharper fills, a little further "
-                         "from the original (default 0 = off)")
+                         "from the original (default 0.15; 0 = the network's smooth fill)")
     ip.add_argument("--device", choices=registry.DEVICES, default="auto")
 
     st = sub.add_parser("styles", help="list the built-in styles")

@@ -34,7 +34,9 @@ class InpaintOptions:
     device: str = "auto"
     context: float = 2.0   # context margin around each region, relative to the region's size
     min_margin: int = 32   # px
-    detail: float = 0.0    # 0..1: texture copied in from the surroundings (sharper, a little further from the truth)
+    # 0..1: texture copied in from the surroundings. A little on by default: the network alone leaves
+    # large holes smooth (gradient ratio ~0.3); 0.15 restores ~half of it for 0.1-0.2 dB (README)
+    detail: float = 0.15
 
 
 def check_options(o: InpaintOptions) -> None:

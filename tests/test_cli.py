@@ -111,3 +111,20 @@ def test_doctor_reports_providers_and_cuda():
     r = run_cli("doctor")
     assert r.returncode == 0, r.stderr
     assert "CPUExecutionProvider" in r.stdout and "CUDA:" in r.stdout
+
+
+def test_inpaint_defaults_are_the_same_everywhere():
+    """The CLI and the GIMP dialog state InpaintOptions' defaults (GIMP's Python cannot import the
+    core): a default changed in one place only would make the doors disagree."""
+    import re
+
+    from core.cli import build_parser
+    from core.inpaint import InpaintOptions
+    from tests.conftest import ROOT
+    a = build_parser().parse_args(["inpaint", "in.png", "--mask", "m.png"])
+    o = InpaintOptions()
+    assert (a.grow, a.feather, a.detail) == (o.grow, o.feather, o.detail)
+    plugin = (ROOT / "gimp_plugin" / "sfumato" / "sfumato.py").read_text()
+    for name, value in (("grow", o.grow), ("feather", o.feather), ("detail", o.detail)):
+        declared = re.search(rf'add_(?:int|double)_argument\("{name}",.*?, ([0-9.]+), flags\)', plugin, re.S)
+        assert declared and float(declared.group(1)) == value, name
