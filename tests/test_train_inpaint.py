@@ -160,3 +160,42 @@ def test_a_stop_signal_ends_training_with_a_checkpoint(tmp_path, monkeypatch):
     saved = _train(tmp_path, photos, "stopped.pt", 1000)
     assert saved["step"] == 2 and len(calls) == 2
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_known_context_reads_only_known_cells():
+    """The attention block copies from the known part of the crop: what the hole cells hold (the
+    prior's guess) must not leak into any other cell."""
+    from export.nets.inpaint_net import KnownContext
+    torch.manual_seed(0)
+    block = KnownContext(8, key_ch=4)
+    torch.nn.init.normal_(block.out.weight, std=0.5)
+    x = torch.randn(1, 8, 6, 7)
+    mask = torch.zeros(1, 1, 6, 7)
+    mask[..., 1:4, 2:5] = 1
+    changed = x.clone()
+    changed[..., 1:4, 2:5] += 5 * torch.randn(1, 8, 3, 3)
+    with torch.no_grad():
+        a, b = block(x, mask), block(changed, mask)
+    known = mask[0, 0] == 0
+    assert torch.allclose(a[0][:, known], b[0][:, known], atol=1e-5)
+    assert not torch.allclose(a, block(changed, torch.zeros_like(mask)))  # without the mask it would leak
+
+
+def test_a_checkpoint_from_before_new_layers_resumes_unchanged(tmp_path):
+    """Layers added to the net start as identities, so an older checkpoint resumes with the same
+    output and a fresh optimizer instead of failing on the optimizer state."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(photos / "0.png")
+    ck = _train(tmp_path, photos, "old.pt", 1)
+    ck["decoder"] = {k: v for k, v in ck["decoder"].items() if not k.startswith("context")}
+    torch.save(ck, tmp_path / "old.pt")
+    net = train_inpaint.make_net().eval()
+    net.load_state_dict(ck["decoder"], strict=False)
+    x, m = torch.rand(1, 3, 64, 64), (torch.rand(1, 1, 64, 64) > 0.7).float()
+    with torch.no_grad():
+        with_new_layers = net(x, m)
+        net.context16.forward = net.context8.forward = lambda features, mask: features
+        assert torch.allclose(with_new_layers, net(x, m), atol=1e-6)
+    resumed = _train(tmp_path, photos, "old.pt", 2, resume=True)
+    assert resumed["step"] == 2 and any(k.startswith("context8.") for k in resumed["decoder"])
