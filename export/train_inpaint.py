@@ -144,11 +144,7 @@ def train(args) -> None:
     if args.resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         net.load_state_dict(ck["decoder"], strict=False)
-        new_layers = sorted(set(trainable(net)) - set(ck["decoder"]))
-        if new_layers:  # layers added since (initialised to do nothing): their moments start fresh
-            print(f"new layers, fresh optimizer: {', '.join(sorted({k.split('.')[0] for k in new_layers}))}")
-        else:
-            opt.load_state_dict(ck["optimizer"])
+        opt.load_state_dict(ck["optimizer"])
         step, elapsed, history = ck["step"], ck["elapsed"], ck["history"]
         rng.setstate(ck["rng"])
         torch.set_rng_state(ck["torch_rng"])

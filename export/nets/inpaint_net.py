@@ -32,37 +32,11 @@ class Up(nn.Module):
         return self.body(torch.cat([x, skip, F.avg_pool2d(mask, self.scale)], 1))
 
 
-class KnownContext(nn.Module):
-    """Attention from every cell to the known cells anywhere in the crop. The convolutions see ~100 px
-    around a pixel; the middle of a 200-px hole needs the whole crop, and this is the cheapest way to
-    give it (a few thousand cells at 1/8 and 1/16). The output conv starts at zero, so a checkpoint
-    trained without it loads and behaves exactly as before."""
-
-    HOLE_PENALTY = 30.0  # logit penalty for a cell entirely inside the hole: its features are only the prior's
-
-    def __init__(self, ch, key_ch=32):
-        super().__init__()
-        self.query, self.key = nn.Conv2d(ch, key_ch, 1), nn.Conv2d(ch, key_ch, 1)
-        self.value, self.out = nn.Conv2d(ch, ch, 1), nn.Conv2d(ch, ch, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-        self.scale = key_ch ** -0.5
-
-    def forward(self, x, mask):
-        n, c, h, w = x.shape
-        q, k, v = self.query(x).flatten(2), self.key(x).flatten(2), self.value(x).flatten(2)
-        logits = torch.bmm(q.transpose(1, 2), k) * self.scale - self.HOLE_PENALTY * mask.flatten(2)
-        attended = torch.bmm(v, torch.softmax(logits, dim=-1).transpose(1, 2))
-        return x + self.out(attended.reshape(n, c, h, w))
-
-
 class InpaintNet(nn.Module):
     def __init__(self):
         super().__init__()
         self.encoder = EfficientNetLite0Features()   # 16@/2, 24@/4, 40@/8, 80@/16
         self.bottleneck = nn.Sequential(_conv(80 + 1, 64), _conv(64, 64), _conv(64, 64))
-        self.context16 = KnownContext(64)
-        self.context8 = KnownContext(48)
         self.up3 = Up(64, 40, 48, 8)
         self.up2 = Up(48, 24, 32, 4)
         self.up1 = Up(32, 16, 24, 2)
@@ -70,9 +44,8 @@ class InpaintNet(nn.Module):
 
     def forward(self, image, mask):
         f1, f2, f3, f4 = self.encoder(image)
-        mask16 = F.avg_pool2d(mask, 16)
-        x = self.context16(self.bottleneck(torch.cat([f4, mask16], 1)), mask16)
-        x = self.context8(self.up3(x, f3, mask), F.avg_pool2d(mask, 8))
+        x = self.bottleneck(torch.cat([f4, F.avg_pool2d(mask, 16)], 1))
+        x = self.up3(x, f3, mask)
         x = self.up2(x, f2, mask)
         x = self.up1(x, f1, mask)
         x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
