@@ -99,20 +99,31 @@ def add_detail(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, amount
     _, candidates = cKDTree(src_feat).query(q_feat, k=min(CANDIDATES, len(sy)))
     candidates = candidates.reshape(len(qy), -1)
     match_y, match_x = _coherent(cells, qy, qx, sy, sx, candidates, src_feat, q_feat, (mh, mw))
-    # offset of each block, in full-resolution px, looked up for every hole pixel
-    off_y = np.zeros((mh // BLOCK + 1, mw // BLOCK + 1), np.float32)
+    # offset of each block, in full-resolution px. Each hole pixel blends the copies that the 4 nearest
+    # block centres' offsets give it (bilinear weights), so no seam shows where one block meets the next
+    off_y = np.zeros((mh // BLOCK + 2, mw // BLOCK + 2), np.float32)
     off_x = np.zeros_like(off_y)
+    matched = np.zeros(off_y.shape, bool)
     off_y[cells[:, 0], cells[:, 1]] = (match_y - qy) / zoom[0]
     off_x[cells[:, 0], cells[:, 1]] = (match_x - qx) / zoom[1]
+    matched[cells[:, 0], cells[:, 1]] = True
     hy, hx = np.nonzero(unknown)
-    cy = np.minimum((hy * zoom[0]).astype(int) // BLOCK, off_y.shape[0] - 1)
-    cx = np.minimum((hx * zoom[1]).astype(int) // BLOCK, off_x.shape[1] - 1)
-    ty = np.clip(np.rint(hy + off_y[cy, cx]).astype(int), 0, h - 1)
-    tx = np.clip(np.rint(hx + off_x[cy, cx]).astype(int), 0, w - 1)
+    uy = np.clip((hy + 0.5) * zoom[0] / BLOCK - 0.5, 0, off_y.shape[0] - 2)  # in block units, from centres
+    ux = np.clip((hx + 0.5) * zoom[1] / BLOCK - 0.5, 0, off_y.shape[1] - 2)
+    cy0, cx0 = uy.astype(int), ux.astype(int)
+    fy, fx = (uy - cy0)[:, None], (ux - cx0)[:, None]
     high = crop - _blur(crop, sigma)
+    total = np.zeros((len(hy), 3), np.float32)
+    weight = np.zeros((len(hy), 1), np.float32)
+    for dy, dx, wgt in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+        cy, cx = cy0 + dy, cx0 + dx
+        ty = np.clip(np.rint(hy + off_y[cy, cx]).astype(int), 0, h - 1)
+        tx = np.clip(np.rint(hx + off_x[cy, cx]).astype(int), 0, w - 1)
+        use = (matched[cy, cx] & known[ty, tx])[:, None] * wgt
+        total += use * high[ty, tx]
+        weight += use
     copied = np.zeros_like(filled)
-    valid = known[ty, tx]
-    copied[hy[valid], hx[valid]] = high[ty[valid], tx[valid]]
+    copied[hy, hx] = total / np.maximum(weight, 1e-6)
     # add only the detail energy the fill lacks, judged on the known band around the hole
     band = ndimage.binary_dilation(unknown, iterations=max(4, int(4 / s))) & known
     want = float(high[band].var()) if band.any() else 0.0
