@@ -5,7 +5,8 @@ texture (blurry in large holes). This stage adds it back without touching the fi
 1. match: every block of the hole, seen through a blur, is matched (k-d tree on PCA-reduced
    patches) to the most similar blurred patch of the known surroundings;
 2. copy: the high-frequency part (image minus its blur) of the matched patch is copied into the
-   block, so whole coherent pieces of real texture land where similar content was predicted;
+   block, so whole coherent pieces of real texture land where similar content was predicted; each
+   pixel blends the copies of the blocks around it, so block edges do not show;
 3. scale: only the detail energy the fill is missing is added (measured against the known
    pixels around the hole), so a fill that is already sharp is left nearly as it is.
 All arrays follow the core convention (float32 RGB 0..1, H x W x 3); `unknown` is True in holes.
