@@ -152,14 +152,14 @@ def print_paired_gains(table, names) -> None:
     """Medians move by tenths of a dB with the photo set; the mean of per-mask differences (same
     photo, same hole) and its standard error say more about whether one method beats another."""
     classical = [n for n in names if not n.startswith("sfumato") and n != "harmonic prior"]
-    ours = [n for n in names if n.startswith("sfumato")]
+    ours_variants = [n for n in names if n.startswith("sfumato")]
     if not classical:
         return
     for kind in MASK_KINDS:
         best = max(classical, key=lambda n: np.median(np.array(table[kind][n])[:, 0]))
         ref = np.array(table[kind][best])[:, 0]
         cells = []
-        for n in ours:
+        for n in ours_variants:
             d = np.array(table[kind][n])[:, 0] - ref
             cells.append(f"{n} {d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(len(d)):.2f} dB")
         print(f"  {kind}: paired PSNR gain over {best} (mean ± s.e. over {len(ref)} masks): " + ", ".join(cells))
