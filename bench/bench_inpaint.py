@@ -1,17 +1,29 @@
-"""Inpainting quality and speed benchmark.
+"""Inpainting quality and speed, scored on what users get: the CLI's and GIMP's default settings.
 
-Quality: on the dev photos (../shared/data/photos; never Kodak), with generated masks of each kind
-users make (thin strokes ~3%, blobs ~10%, a box 25%, an object silhouette ~17%; fixed seeds), score
-only the hole: PSNR, SSIM, and the gradient-energy ratio (hole vs ground truth; blurry fills score
-low). Methods in the same run: Sfumato's model through the full fill pipeline, its harmonic prior
-alone, OpenCV (Telea, Navier-Stokes) and G'MIC (inpaint_pde, inpaint_matchpatch) when installed.
-Speed: a 12-megapixel photo with one 5% region, through the pipeline (target <= 2 s on this CPU).
+    python bench/bench_inpaint.py [--photos DIR] [--sizes 384 full] [--families unseen train]
+                                  [--variant grow=0,detail=0 ...] [--candidate FILE.onnx] [--out grid.jpg]
 
-    python bench/bench_inpaint.py [--photos DIR] [--per-kind 3] [--skip-gmic] [--out grid.png]
+Photos: the held-out photos (`python -m export prepare inpaint-data` puts every 10th photo there; the
+model never trains on them; never Kodak). Two mask families: `train`, drawn by the training generator
+(export.train_inpaint.random_mask), and `unseen`, drawn by bench/eval_masks.py, which no training code
+imports (thin scratches, irregular blobs, a 25% box, real object outlines, grown by a lasso's
+overshoot). Two resolutions: 384 px long side, and the photo's own size ("full", >= 768 px).
+Holes are greyed out before any method sees them; only hole pixels are scored: PSNR, SSIM, the
+gradient-energy ratio (1 = as sharp as the truth; blurry fills score low) and a perceptual distance
+judged by a network the model is not trained with (bench/perceptual.py; lower is better).
+
+"sfumato" is `sfumato inpaint IN --mask M -o OUT` with no options (InpaintOptions(), which the CLI,
+worker and GIMP dialog share); every other setting is named beside its numbers. Methods in the same
+run: the harmonic prior alone, OpenCV (Telea, Navier-Stokes; `pip install opencv-python-headless`)
+and G'MIC (inpaint_pde, and inpaint_matchpatch with --matchpatch; `apt-get install gmic`).
+Paired gains are means of per-mask differences (same photo, same hole) with their standard error.
+Speed: a 12-megapixel photo with one 5% region, defaults, the whole call.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import shutil
 import statistics
@@ -19,59 +31,33 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from core.inpaint import InpaintOptions, inpaint  # noqa: E402
 from core.inpaint_models import harmonic_fill  # noqa: E402
-from export.train_inpaint import MASK_KINDS, random_mask  # noqa: E402
+from eval_masks import KINDS, unseen_mask  # noqa: E402
+from perceptual import PerceptualJudge  # noqa: E402
+from scores import grad_ratio, psnr, ssim  # noqa: E402
 
-SIZE = 384  # photos are scored at this long side
-
-
-def psnr(a, b):
-    mse = float(np.mean((a - b) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(1.0 / mse)
-
-
-def ssim_map(a, b):
-    """Gaussian-window SSIM (Wang et al. 2004) on luminance, per pixel."""
-    a, b = a @ [0.299, 0.587, 0.114], b @ [0.299, 0.587, 0.114]
-    g = lambda x: ndimage.gaussian_filter(x, 1.5)  # noqa: E731
-    mu_a, mu_b = g(a), g(b)
-    va, vb, cov = g(a * a) - mu_a ** 2, g(b * b) - mu_b ** 2, g(a * b) - mu_a * mu_b
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
+SMALL = 384
+FULL_MIN = 768
+GREY = 128  # what a hole holds before any method sees it
+METRICS = ("psnr", "ssim", "grad", "perc")
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "grad": None, "perc": False}  # grad: nearest 1 is best
 
 
-def grad_energy(x, hole):
-    y = x @ [0.299, 0.587, 0.114]
-    gy, gx = np.gradient(y)
-    return float(np.sqrt(gx ** 2 + gy ** 2)[hole].mean())
+# --- methods: each takes (uint8 H x W x 3 with the hole greyed out, bool hole) -> float 0..1 --------
 
-
-def score(result, truth, hole):
-    return (psnr(result[hole], truth[hole]), float(ssim_map(result, truth)[hole].mean()),
-            grad_energy(result, hole) / max(grad_energy(truth, hole), 1e-8))
-
-
-# --- methods: each takes (uint8 H x W x 3, bool hole) and returns float 0..1 ----------------------
-
-def ours(img, hole):
-    # the default settings, except grow/feather: they exist for real selections that leave a halo of
-    # the removed object, and these holes are exact
-    return inpaint(img, hole.astype(np.float32), InpaintOptions(grow=0, feather=0)).astype(np.float32) / 255
-
-
-def ours_detail(amount):
+def sfumato(options: InpaintOptions):
     def run(img, hole):
-        options = InpaintOptions(grow=0, feather=0, detail=amount)
         return inpaint(img, hole.astype(np.float32), options).astype(np.float32) / 255
     return run
 
@@ -95,43 +81,205 @@ def gmic(command):
             Image.fromarray(img).save(f"{tmp}/i.png")
             Image.fromarray((hole * 255).astype(np.uint8)).save(f"{tmp}/m.png")
             subprocess.run(["gmic", f"{tmp}/i.png", f"{tmp}/m.png", f"{command}[0]", "[1]", "-o[0]", f"{tmp}/o.png"],
-                           check=True, capture_output=True, timeout=300)
+                           check=True, capture_output=True, timeout=600)
             return np.asarray(Image.open(f"{tmp}/o.png").convert("RGB"), np.float32) / 255
     return run
 
 
-def methods(skip_gmic: bool, detail: list[float]):
-    found = {"sfumato": ours, **{f"sfumato --detail {a:g}": ours_detail(a) for a in detail}, "harmonic prior": prior}
+def parse_variant(text: str) -> InpaintOptions:
+    """'grow=0,detail=0' -> the defaults with those fields changed."""
+    fields = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        default = getattr(InpaintOptions(), key)
+        fields[key] = type(default)(value)
+    return replace(InpaintOptions(), **fields)
+
+
+def candidate_model(path: Path) -> str:
+    """Register an ONNX file (same convention as the shipped model) as 'candidate' in a throwaway user
+    folder, so it runs through exactly the same pipeline as the shipped one."""
+    from core import registry
+    home = Path(tempfile.mkdtemp(prefix="sfumato-bench-"))
+    (home / "models").mkdir()
+    shutil.copy(path, home / "models" / "candidate.onnx")
+    entry = dict(registry.get_model("sfumato-inpaint").entry, file="candidate.onnx",
+                 sha256=registry.sha256_file(home / "models" / "candidate.onnx"))
+    (home / "models" / "manifest.json").write_text(json.dumps({"models": {"candidate": entry}}))
+    os.environ["SFUMATO_HOME"] = str(home)
+    return "candidate"
+
+
+def methods(args) -> dict:
+    found = {"sfumato": sfumato(InpaintOptions())}
+    for text in args.variant:
+        found[f"sfumato {text}"] = sfumato(parse_variant(text))
+    if args.candidate:
+        found["candidate"] = sfumato(InpaintOptions(model=candidate_model(args.candidate)))
+        for text in args.variant:
+            found[f"candidate {text}"] = sfumato(replace(parse_variant(text), model="candidate"))
+    found["harmonic prior"] = prior
     try:
         import cv2
         found["opencv telea"] = opencv(cv2.INPAINT_TELEA)
         found["opencv ns"] = opencv(cv2.INPAINT_NS)
     except ImportError:
         print("(opencv-python-headless not installed: OpenCV methods skipped)")
-    if not skip_gmic and shutil.which("gmic"):
+    if shutil.which("gmic"):
         found["gmic pde"] = gmic("inpaint_pde")
-        found["gmic matchpatch"] = gmic("inpaint_matchpatch")
-    elif not skip_gmic:
+        if args.matchpatch:
+            found["gmic matchpatch"] = gmic("inpaint_matchpatch")
+    else:
         print("(gmic not installed: `apt-get install gmic` to compare with G'MIC)")
     return found
 
 
-def load_photos(folder: Path) -> list[tuple[str, np.ndarray]]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg") and "kodak" not in p.name.lower())
+def ours(name: str) -> bool:
+    return name.startswith(("sfumato", "candidate"))
+
+
+def classical(name: str) -> bool:
+    return not ours(name) and name != "harmonic prior"
+
+
+# --- photos and cases ----------------------------------------------------------------------------
+
+def default_photos() -> Path:
+    from export.source import CACHE
+    held_out = CACHE / "inpaint-holdout"
+    if not held_out.exists():
+        raise SystemExit(f"no held-out photos in {held_out}: run `python -m export prepare inpaint-data` first")
+    return held_out
+
+
+def load_photos(folder: Path, size: str, limit: int) -> list[tuple[str, np.ndarray]]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")
+                   and "kodak" not in p.name.lower())
     photos = []
     for p in files:
         img = Image.open(p).convert("RGB")
-        img.thumbnail((SIZE, SIZE), Image.LANCZOS)
-        photos.append((p.stem, np.asarray(img.crop((0, 0, img.width // 16 * 16, img.height // 16 * 16)))))
+        if size == "full":
+            if max(img.size) < FULL_MIN:
+                continue
+        else:
+            img.thumbnail((SMALL, SMALL), Image.LANCZOS)
+        photos.append((p.stem, np.asarray(img)))
+    if limit and len(photos) > limit:  # spread over the sorted list, not the first few sources
+        photos = [photos[round(i * len(photos) / limit)] for i in range(limit)]
     return photos
 
 
-def trained_on() -> set[str]:
-    """Stems of the photos the shipped model saw in training (they must not count as held-out): today's
-    training photos, and the bundled ones its first 8,920 steps were trained on."""
-    from export.train_inpaint import DATA
-    earlier = ROOT / "export" / "data" / "photos"
-    return {p.stem for folder in (DATA, earlier) if folder.exists() for p in folder.iterdir()}
+def draw_mask(family: str, kind: str, h: int, w: int, rng: random.Random) -> np.ndarray:
+    if family == "unseen":
+        return unseen_mask(h, w, rng, kind)
+    from export.train_inpaint import random_mask
+    side = max(h, w)
+    return np.asarray(Image.fromarray(random_mask(side, rng, kind)).crop((0, 0, w, h)))
+
+
+def run_cases(photos, family, found, judge, rng, grid):
+    """Scores per kind and method: lists of (psnr, ssim, grad, perc); timing per method."""
+    table = {k: {m: [] for m in found} for k in KINDS}
+    timing = {m: [] for m in found}
+    for stem, img in photos:
+        truth = img.astype(np.float32) / 255
+        truth_features = judge.features(truth)
+        for kind in KINDS:
+            hole = draw_mask(family, kind, *img.shape[:2], rng)
+            if hole.mean() < 0.002 or hole.all():
+                continue
+            given = np.where(hole[..., None], np.uint8(GREY), img)
+            row = [given.astype(np.float32) / 255]
+            for name, fill in found.items():
+                t0 = time.perf_counter()
+                out = fill(given, hole)
+                timing[name].append(time.perf_counter() - t0)
+                table[kind][name].append((psnr(out[hole], truth[hole]), ssim(out, truth, hole), grad_ratio(out, truth, hole),
+                                          judge.distance(out, truth, hole, truth_features)))
+                row.append(out)
+            if kind == "object" and grid is not None:
+                grid.append((stem, row))
+    return table, timing
+
+
+# --- report --------------------------------------------------------------------------------------
+
+def medians(rows) -> dict:
+    a = np.array(rows)
+    return {m: float(np.median(a[:, i])) for i, m in enumerate(METRICS)}
+
+
+def best_classical(table_kind) -> dict:
+    """Per metric, the best classical method's median (and its name)."""
+    best = {}
+    for i, m in enumerate(METRICS):
+        cands = {n: medians(r)[m] for n, r in table_kind.items() if classical(n) and r}
+        if not cands:
+            continue
+        if HIGHER_IS_BETTER[m] is None:
+            name = min(cands, key=lambda n: abs(np.log(max(cands[n], 1e-6))))
+        else:
+            name = (max if HIGHER_IS_BETTER[m] else min)(cands, key=cands.get)
+        best[m] = (name, cands[name])
+    return best
+
+
+def targets(kind: str, ours_med: dict, best: dict, shipped: dict | None) -> list[str]:
+    """The issue's targets for one kind; returns what is missed (empty = met)."""
+    missed = []
+    if not best:
+        return ["no classical method to compare with"]
+    if kind in ("strokes", "blobs"):
+        if ours_med["psnr"] < best["psnr"][1] + 1.0:
+            missed.append(f"PSNR {ours_med['psnr']:.2f} < best classical + 1 ({best['psnr'][1] + 1:.2f})")
+        if ours_med["ssim"] <= best["ssim"][1]:
+            missed.append(f"SSIM {ours_med['ssim']:.3f} <= {best['ssim'][1]:.3f}")
+    else:
+        if ours_med["perc"] > 0.85 * best["perc"][1]:
+            missed.append(f"perceptual {ours_med['perc']:.3f} > 0.85 x best classical ({0.85 * best['perc'][1]:.3f})")
+        if shipped is not None and ours_med["perc"] >= shipped["perc"]:
+            missed.append(f"perceptual {ours_med['perc']:.3f} not below the shipped model's {shipped['perc']:.3f}")
+        if ours_med["psnr"] < best["psnr"][1]:
+            missed.append(f"PSNR {ours_med['psnr']:.2f} < best classical {best['psnr'][1]:.2f}")
+        if not 0.6 <= ours_med["grad"] <= 1.2:
+            missed.append(f"gradient ratio {ours_med['grad']:.2f} outside 0.6-1.2")
+    if ours_med["ssim"] < best["ssim"][1] and kind not in ("strokes", "blobs"):
+        missed.append(f"SSIM {ours_med['ssim']:.3f} below best classical {best['ssim'][1]:.3f}")
+    return missed
+
+
+def report(title: str, table: dict, target_of: str) -> dict:
+    names = [n for n in table[KINDS[0]] if table[KINDS[0]][n]]
+    print(f"\n## {title}: medians over the hole, PSNR dB / SSIM / gradient ratio / perceptual distance")
+    print(f"{'mask':8s} " + " ".join(f"{n[:30]:>30s}" for n in names))
+    summary = {}
+    for kind in KINDS:
+        if not table[kind][names[0]]:
+            continue
+        meds = {n: medians(table[kind][n]) for n in names}
+        print(f"{kind:8s} " + " ".join(f"{'{psnr:6.2f} / {ssim:.3f} / {grad:.2f} / {perc:.3f}'.format(**meds[n]):>30s}"
+                                       for n in names))
+        summary[kind] = {"n": len(table[kind][names[0]]), "medians": meds}
+    for kind, s in summary.items():
+        best = best_classical(table[kind])
+        if "psnr" not in best:
+            continue
+        ref_name = best["psnr"][0]
+        ref = np.array(table[kind][ref_name])
+        cells = []
+        for n in names:
+            if not ours(n):
+                continue
+            d = np.array(table[kind][n])[:, 0] - ref[:, 0]
+            ratio = np.median(np.array(table[kind][n])[:, 3]) / max(np.median(ref[:, 3]), 1e-9)
+            cells.append(f"{n}: {d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(len(d)):.2f} dB, perceptual x{ratio:.2f}")
+        print(f"  {kind} vs {ref_name} (paired over {len(ref)} masks): " + "; ".join(cells))
+        shipped = s["medians"].get("sfumato") if target_of != "sfumato" else None
+        missed = targets(kind, s["medians"][target_of], best, shipped)
+        s["best_classical"] = {m: list(v) for m, v in best.items()}
+        s["targets_missed"] = missed
+        print(f"  {kind} targets for {target_of}: " + ("met" if not missed else "MISSED: " + "; ".join(missed)))
+    return summary
 
 
 def speed_12mp(runs: int = 3) -> float:
@@ -148,87 +296,60 @@ def speed_12mp(runs: int = 3) -> float:
     return statistics.median(times)
 
 
-def print_paired_gains(table, names) -> None:
-    """Medians move by tenths of a dB with the photo set; the mean of per-mask differences (same
-    photo, same hole) and its standard error say more about whether one method beats another."""
-    classical = [n for n in names if not n.startswith("sfumato") and n != "harmonic prior"]
-    ours_variants = [n for n in names if n.startswith("sfumato")]
-    if not classical:
-        return
-    for kind in MASK_KINDS:
-        best = max(classical, key=lambda n: np.median(np.array(table[kind][n])[:, 0]))
-        ref = np.array(table[kind][best])[:, 0]
-        cells = []
-        for n in ours_variants:
-            d = np.array(table[kind][n])[:, 0] - ref
-            cells.append(f"{n} {d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(len(d)):.2f} dB")
-        print(f"  {kind}: paired PSNR gain over {best} (mean ± s.e. over {len(ref)} masks): " + ", ".join(cells))
+def save_grid(grid, names, path: Path, tile: int = 320) -> None:
+    rows = grid[:4]
+    labels = ["input"] + names
+    h = max(round(tile * r[0].shape[0] / r[0].shape[1]) for _, r in rows)
+    sheet = Image.new("RGB", (tile * len(labels), (h + 16) * len(rows) + 16), "white")
+    d = ImageDraw.Draw(sheet)
+    for c, label in enumerate(labels):
+        d.text((c * tile + 4, 2), label[:40], fill="black")
+    for r, (_, row) in enumerate(rows):
+        for c, img in enumerate(row):
+            t = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8))
+            t = t.resize((tile, round(tile * t.height / t.width)), Image.LANCZOS)
+            sheet.paste(t, (c * tile, 16 + r * (h + 16)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path, quality=90)
+    print(f"grid -> {path}")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos")
-    ap.add_argument("--per-kind", type=int, default=2, help="masks per photo and kind")
-    ap.add_argument("--skip-gmic", action="store_true")
-    ap.add_argument("--detail", type=float, nargs="*", default=[0.0],
-                    help="detail amounts to score beside the default (0 = the network's fill alone)")
-    ap.add_argument("--out", type=Path, help="picture grid (input with hole, each method)")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--photos", type=Path, default=None, help="default: the held-out photos")
+    ap.add_argument("--sizes", nargs="+", default=["384", "full"], choices=["384", "full"])
+    ap.add_argument("--families", nargs="+", default=["unseen", "train"], choices=["unseen", "train"])
+    ap.add_argument("--full-photos", type=int, default=12, help="photos scored at full size (0 = all)")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="another setting to score beside the defaults, e.g. grow=0,detail=0 (repeatable)")
+    ap.add_argument("--candidate", type=Path, help="an ONNX of the shipped convention to score beside it")
+    ap.add_argument("--matchpatch", action="store_true", help="also G'MIC inpaint_matchpatch (slow)")
+    ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--out", type=Path, help="picture grid of object removals at full size")
+    ap.add_argument("--json", type=Path, help="write every median and target here")
     args = ap.parse_args()
-    photos = load_photos(args.photos)
-    seen = trained_on()
-    found = methods(args.skip_gmic, args.detail)
-    rng = random.Random(1234)
-    results = {k: {m: [] for m in found} for k in MASK_KINDS}
-    held_out = {k: {m: [] for m in found} for k in MASK_KINDS}
-    timing = {m: [] for m in found}
-    grid = []
-    for i, (stem, img) in enumerate(photos):
-        truth = img.astype(np.float32) / 255
-        for kind in MASK_KINDS:
-            for _ in range(args.per_kind):
-                side = max(img.shape[:2])
-                hole = np.asarray(Image.fromarray(random_mask(side, rng, kind)).crop((0, 0, img.shape[1], img.shape[0])))
-                if hole.mean() < 0.005:
-                    continue
-                row = [np.where(hole[..., None], 1.0, truth)]
-                for name, fill in found.items():
-                    t0 = time.perf_counter()
-                    out = fill(img, hole)
-                    timing[name].append(time.perf_counter() - t0)
-                    results[kind][name].append(score(out, truth, hole))
-                    if stem not in seen:
-                        held_out[kind][name].append(results[kind][name][-1])
-                    row.append(out)
-                if kind == "object" and len(grid) < 4:
-                    grid.append(row)
-    names = list(found)
-    n_held = sum(stem not in seen for stem, _ in photos)
-    for title, table in ((f"all {len(photos)} photos", results), (f"{n_held} photos the model never saw", held_out)):
-        if not any(table[k][names[0]] for k in MASK_KINDS):
-            continue
-        print(f"{title}, at {SIZE} px, {args.per_kind} masks per kind; medians over the hole: PSNR dB / SSIM / gradient ratio")
-        print(f"{'mask':8s} " + " ".join(f"{n:>24s}" for n in names))
-        for kind in MASK_KINDS:
-            cells = []
-            for n in names:
-                s = np.array(table[kind][n])
-                cells.append(f"{np.median(s[:, 0]):6.2f} / {np.median(s[:, 1]):.3f} / {np.median(s[:, 2]):.2f}")
-            print(f"{kind:8s} " + " ".join(f"{c:>24s}" for c in cells))
-        print_paired_gains(table, names)
-    print("median seconds per fill: " + ", ".join(f"{n} {statistics.median(t):.3f}" for n, t in timing.items()))
-    print(f"12 MP photo, one 5% region, full pipeline: {speed_12mp():.2f} s (median of 3)")
+    folder = args.photos or default_photos()
+    found = methods(args)
+    judge = PerceptualJudge()
+    target_of = "candidate" if args.candidate else "sfumato"
+    results, grid = {}, []
+    t_start = time.perf_counter()
+    for size in args.sizes:
+        photos = load_photos(folder, size, args.full_photos if size == "full" else 0)
+        for family in args.families:
+            rng = random.Random(f"{family}-{size}")  # same masks for every method and every run
+            table, timing = run_cases(photos, family, found, judge, rng, grid if size == "full" and family == "unseen" else None)
+            title = f"{family} masks, {'384 px' if size == '384' else 'full size'}, {len(photos)} photos"
+            results[f"{family}-{size}"] = report(title, table, target_of)
+            print("  median seconds per fill: " + ", ".join(f"{n} {statistics.median(t):.2f}" for n, t in timing.items() if t))
+    print(f"\nbench time {(time.perf_counter() - t_start) / 60:.1f} min")
+    if not args.no_speed:
+        results["speed_12mp_s"] = speed_12mp()
+        print(f"12 MP photo, one 5% region, defaults, whole call: {results['speed_12mp_s']:.2f} s (median of 3)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
     if args.out and grid:
-        h, w = grid[0][0].shape[:2]
-        sheet = Image.new("RGB", (w * (len(names) + 1), (h + 16) * len(grid) + 16), "white")
-        d = ImageDraw.Draw(sheet)
-        for c, label in enumerate(["input"] + names):
-            d.text((c * w + 4, 2), label, fill="black")
-        for r, row in enumerate(grid):
-            for c, img in enumerate(row):
-                tile = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)).resize((w, h))
-                sheet.paste(tile, (c * w, 16 + r * (h + 16)))
-        sheet.save(args.out)
-        print(f"grid -> {args.out}")
+        save_grid(grid, list(found), args.out)
 
 
 if __name__ == "__main__":
