@@ -7,11 +7,25 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from . import __version__, registry
 from .errors import SfumatoError
-from .imageio import read_image, read_mask, write_image
+
+# numpy, Pillow and onnxruntime load inside the commands that need them: `sfumato --help` stays instant
+
+
+def read_image(*args, **kwargs):
+    from .imageio import read_image
+    return read_image(*args, **kwargs)
+
+
+def read_mask(*args, **kwargs):
+    from .imageio import read_mask
+    return read_mask(*args, **kwargs)
+
+
+def write_image(*args, **kwargs):
+    from .imageio import write_image
+    return write_image(*args, **kwargs)
 
 
 def _float_arg(lo: float, hi: float):
@@ -24,6 +38,11 @@ def _float_arg(lo: float, hi: float):
             raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi}")
         return value
     return parse
+
+
+def _inpaint_defaults():
+    from .options import InpaintOptions  # the one place inpainting defaults are stated
+    return InpaintOptions()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,11 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--mask", type=Path, required=True, help="greyscale mask, white = fill, grey = partial blend")
     ip.add_argument("-o", "--output", type=Path, help="output file (default: INPUT_filled.png)")
     ip.add_argument("--model", default=None, help="inpainting model (default: sfumato-inpaint; see `sfumato models`)")
-    ip.add_argument("--grow", type=int, default=4, help="px the hole is enlarged before filling (default 4)")
-    ip.add_argument("--feather", type=int, default=4, help="px of soft edge when pasting back (default 4)")
-    ip.add_argument("--detail", type=_float_arg(0, 1), default=0.15,
-                    help="0..1: fine texture copied in from the surroundings; sharper fills, a little further "
-                         "from the original (default 0.15; 0 = the network's smooth fill)")
+    d = _inpaint_defaults()
+    ip.add_argument("--grow", type=int, default=d.grow,
+                    help=f"px at most the hole is enlarged before filling, less for thin regions; catches the halo "
+                         f"a tight selection leaves (default {d.grow})")
+    ip.add_argument("--feather", type=int, default=d.feather,
+                    help=f"px of soft edge when pasting back over the grown band (default {d.feather})")
+    ip.add_argument("--detail", type=_float_arg(0, 1), default=d.detail,
+                    help=f"0..1: fine texture copied in from the surroundings; grainier fills, a little further "
+                         f"from the original (default {d.detail:g})")
     ip.add_argument("--device", choices=registry.DEVICES, default="auto")
 
     st = sub.add_parser("styles", help="list the built-in styles")
@@ -153,6 +176,7 @@ def cmd_models(a) -> int:
 def cmd_doctor(a) -> int:
     import platform
 
+    import numpy as np
     import onnxruntime as ort
     import PIL
     print(f"sfumato {__version__}, Python {platform.python_version()} on {platform.platform()}")
@@ -162,7 +186,11 @@ def cmd_doctor(a) -> int:
     print(f"CUDA: {'yes' if works else 'no'} - {why}")
     if not works:
         print(f"  to use a GPU: {registry.CUDA_HELP}")
+    graphs = registry.user_dir() / "cache" / "graphs"
     print(f"models: {len(registry.all_models())} installed; user models in {registry.user_dir() / 'models'}")
+    print(f"optimised graphs (CPU sessions start from these): {len(list(graphs.glob('*.onnx'))) if graphs.exists() else 0} "
+          f"cached in {graphs}")
+    print("CUDA path: fp32 graphs, inputs copied per call (fp16 graphs and IO binding are not built yet)")
     return 0
 
 

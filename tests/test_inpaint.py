@@ -188,6 +188,48 @@ def test_harmonic_prior_is_the_mean_of_its_neighbours_up_to_the_image_border(pho
     assert img.min() <= filled.min() and filled.max() <= img.max()
 
 
+def test_grow_spares_thin_regions_and_grows_thick_ones_up_to_the_setting():
+    """A scratch keeps the known pixels right beside it, which are most of what it is filled from;
+    a large hole grows by the setting, in proportion to its thickness."""
+    from core.inpaint import GROW_PER_THICKNESS, grow_hole
+    hole = np.zeros((300, 400), bool)
+    hole[50:56, 20:380] = True      # a 6 px scratch
+    hole[120:280, 100:300] = True   # a 160 x 200 box
+    grown = grow_hole(hole, 8)
+    assert np.array_equal(grown[40:66], hole[40:66])  # the scratch: not one pixel more
+    r = min(8, int(160 * GROW_PER_THICKNESS))
+    assert grown[120 - r, 200] and not grown[120 - r - 1, 200] and grown[200, 300 + r - 1] and not grown[200, 300 + r]
+    assert np.array_equal(grow_hole(hole, 0), hole)
+
+
+def test_the_default_settings_never_touch_a_known_pixel(photo):
+    """A selection is taken as drawn: outside it, every pixel comes back bit for bit (a lasso that
+    already overshoots the object would otherwise lose the pixels the fill needs most)."""
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[150:250, 250:350] = 1
+    mask[60:64, 20:400] = 1
+    out = inpaint(photo, mask)
+    assert np.array_equal(out[mask == 0], photo[mask == 0])
+    assert (out[mask == 1] != photo[mask == 1]).any(axis=-1).mean() > 0.5
+
+
+def test_the_network_beats_its_own_prior(photo):
+    """The fill must be better than the harmonic prior the network starts from, not merely better
+    than a flat colour: a broken network on top of a good prior would pass that."""
+    from core.inpaint_models import harmonic_fill
+    truth = photo.astype(np.float32) / 255
+    gains = []
+    for ys, xs in ((slice(150, 230), slice(250, 330)), (slice(40, 100), slice(60, 200)), (slice(280, 330), slice(380, 520))):
+        mask = np.zeros(photo.shape[:2], np.float32)
+        mask[ys, xs] = 1
+        hole = mask > 0
+        net = inpaint(photo, mask).astype(np.float32) / 255
+        prior = harmonic_fill(truth, ~hole)
+        mse = lambda a: float(((a[hole] - truth[hole]) ** 2).mean())  # noqa: E731
+        gains.append(10 * np.log10(mse(prior) / mse(net)))
+    assert np.mean(gains) > 1.0, gains
+
+
 def test_default_model_is_shipped_with_its_training_record():
     entry = registry.get_model("sfumato-inpaint").entry
     assert entry["task"] == "inpaint" and entry["kind"] == "sfumato-inpaint" and entry["licence"] == "Apache-2.0"
@@ -211,10 +253,11 @@ def test_default_model_fills_a_hole(photo):
 @pytest.mark.torch
 def test_default_model_matches_its_pytorch_module(photo):
     torch = pytest.importorskip("torch")
-    from export.train_inpaint import CHECKPOINT, make_net
     from export.onnx_export import run_onnx
+    from export.train_inpaint import CHECKPOINT, make_net
     net = make_net()
-    net.load_state_dict(torch.load(CHECKPOINT, map_location="cpu", weights_only=False)["decoder"], strict=False)
+    from export.train_inpaint import exported_weights
+    net.load_state_dict(exported_weights(torch.load(CHECKPOINT, map_location="cpu", weights_only=False)), strict=False)
     net.eval()
     x = np.ascontiguousarray((photo[:192, :256].astype(np.float32) / 255).transpose(2, 0, 1)[None])
     m = np.zeros((1, 1, 192, 256), np.float32)

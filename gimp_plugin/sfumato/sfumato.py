@@ -238,10 +238,11 @@ class Sfumato(Gimp.PlugIn):
                                         "surroundings.", name)
             choice, default = config_choice("inpaint_models", "sfumato-inpaint")
             procedure.add_choice_argument("model", "_Model", "Inpainting model", choice, default, flags)
-            procedure.add_int_argument("grow", "_Grow (px)", "Enlarge the hole the model fills", 0, 200, 4, flags)
+            procedure.add_int_argument("grow", "_Grow (px)", "Enlarge the hole the model fills by up to this (thin "
+                                       "regions less): catches the halo of a tight selection", 0, 200, 0, flags)
             procedure.add_int_argument("feather", "_Feather (px)", "Soft edge when pasting back", 0, 200, 4, flags)
             procedure.add_double_argument("detail", "_Detail", "Fine texture copied in from the surroundings "
-                                          "(0 = smooth fill, 1 = as textured as the surroundings)", 0.0, 1.0, 0.15, flags)
+                                          "(0 = smooth fill, 1 = as textured as the surroundings)", 0.0, 1.0, 0.0, flags)
             procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer",
                                           flags)
             procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result", False,
