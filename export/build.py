@@ -120,10 +120,10 @@ def build_arbitrary(predictor, transformer, models_dir=MODELS_DIR) -> None:
 
 def build_inpaint(models_dir=MODELS_DIR) -> None:
     """Export the inpainting checkpoint (export/checkpoints/inpaint.pt) as core/models/sfumato-inpaint.onnx."""
-    from .train_inpaint import CHECKPOINT, make_net
+    from .train_inpaint import CHECKPOINT, exported_weights, make_net
     ck = torch.load(CHECKPOINT, map_location="cpu", weights_only=False)
     net = make_net()
-    missing = net.load_state_dict(ck["decoder"], strict=False).missing_keys
+    missing = net.load_state_dict(exported_weights(ck), strict=False).missing_keys
     assert all(k.startswith("encoder.") for k in missing), missing
     net.eval()
     name = "sfumato-inpaint"

@@ -1,10 +1,17 @@
 """Train the inpainting model: `python -m export train inpaint [--resume] [--minutes M] [--device cuda]`.
 
-Resumable and deterministic given --seed: the checkpoint (decoder weights, optimizer, RNG states,
-step, elapsed time) is small enough to commit (export/checkpoints/inpaint.pt), so long training
-can stop and continue in a later session. Photos: `python -m export prepare inpaint-data` (never
-the Kodak set). Masks of every kind users make: thin strokes, blobs, large boxes, silhouettes.
-`python -m export build inpaint` exports the checkpoint to core/models.
+Resumable and deterministic given --seed: the checkpoint (decoder weights and their moving average,
+the discriminator's heads, optimizers, RNG states, step, elapsed time) is small enough to commit
+(export/checkpoints/inpaint.pt), so long training can stop and continue in a later session.
+Photos: `python -m export prepare inpaint-data` (never the Kodak set). Masks of every kind users
+make: thin and thick strokes, blobs, large boxes, silhouettes (about half of them large).
+`python -m export build inpaint` exports the checkpoint (its moving average) to core/models.
+
+Losses (LaMa's recipe, sized for a CPU): L1 in the hole; a perceptual L1 on frozen EfficientNet-Lite0
+features; with --adversarial > 0, a projected discriminator (Sauer et al. 2021): small trained heads
+on the same frozen features, non-saturating loss with the fake label only inside the hole, lazy R1 on
+real features, and feature matching on the heads' hidden layer. Both images pass through the same
+random shift and colour change first (DiffAugment), which keeps a small-data discriminator honest.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from PIL import Image, ImageDraw
 
 from core.inpaint_models import harmonic_fill
@@ -30,17 +38,31 @@ CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "inpaint.pt"
 DATA = source.CACHE / "inpaint-photos"
 HOLDOUT = source.CACHE / "inpaint-holdout"  # never trained on
 MASK_KINDS = ("strokes", "blobs", "box", "object")
+# training draws thick strokes too, and about half of all masks large (box, object, thick)
+TRAINING_KINDS = ("strokes", "blobs", "thick", "box", "object")
+TRAINING_WEIGHTS = (0.25, 0.25, 0.15, 0.15, 0.2)
 
 
 # --- masks --------------------------------------------------------------------------------------
 
 def random_mask(size: int, rng: random.Random, kind: str | None = None) -> np.ndarray:
     """A hole mask (True = hole) like the ones users draw: strokes ~3%, blobs ~10%, box ~25%, object ~17%."""
-    kind = kind or rng.choice(MASK_KINDS)
+    kind = kind or rng.choices(TRAINING_KINDS, TRAINING_WEIGHTS)[0]
     img = Image.new("L", (size, size), 0)
     d = ImageDraw.Draw(img)
     s = size
-    if kind == "strokes":
+    if kind == "thick":  # LaMa's thick brush: a few wide strokes, 10-30% of the picture
+        for _ in range(rng.randint(2, 4)):
+            pts = [(rng.uniform(0, s), rng.uniform(0, s))]
+            for _ in range(rng.randint(1, 4)):
+                a = rng.uniform(0, 2 * math.pi)
+                r = rng.uniform(0.1, 0.3) * s
+                pts.append((pts[-1][0] + r * math.cos(a), pts[-1][1] + r * math.sin(a)))
+            width = int(rng.uniform(0.08, 0.16) * s)
+            d.line(pts, fill=255, width=width, joint="curve")
+            for x, y in pts:  # round ends
+                d.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=255)
+    elif kind == "strokes":
         for _ in range(rng.randint(1, 4)):
             pts = [(rng.uniform(0, s), rng.uniform(0, s))]
             for _ in range(rng.randint(2, 6)):
@@ -126,75 +148,202 @@ def make_net() -> InpaintNet:
     return net
 
 
+def exported_weights(checkpoint: dict) -> dict:
+    """The weights a checkpoint ships: the moving average where training kept one."""
+    return checkpoint.get("ema", checkpoint["decoder"])
+
+
 def trainable(net: InpaintNet) -> dict:
     return {k: v for k, v in net.state_dict().items() if not k.startswith("encoder.")}
 
 
-def train(args) -> None:
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    net = make_net().to(device)
-    params = [p for n, p in net.named_parameters() if not n.startswith("encoder.")]
-    opt = torch.optim.Adam(params, lr=args.lr)
-    perceptual = EfficientNetLite0Features().load_pretrained(source.efficientnet_lite0_state()).to(device)
-    step, elapsed, history = 0, 0.0, []
-    ckpt_path = Path(args.checkpoint)
-    if args.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.load_state_dict(ck["decoder"], strict=False)
-        opt.load_state_dict(ck["optimizer"])
-        step, elapsed, history = ck["step"], ck["elapsed"], ck["history"]
-        rng.setstate(ck["rng"])
+class Discriminator(nn.Module):
+    """Projected discriminator heads: one small conv net per frozen-feature scale (1/4, 1/8, 1/16),
+    each giving a logit per cell. Spectral norm keeps them from outrunning the generator."""
+
+    CHANNELS = (24, 40, 80)  # EfficientNet-Lite0 stages 2-4
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        sn = nn.utils.spectral_norm
+        self.hidden = nn.ModuleList(nn.Sequential(sn(nn.Conv2d(c, width, 3, padding=1)), nn.LeakyReLU(0.2))
+                                    for c in self.CHANNELS)
+        self.logit = nn.ModuleList(sn(nn.Conv2d(width, 1, 1)) for _ in self.CHANNELS)
+
+    def forward(self, feats):
+        """feats: the frozen network's stages 2-4; returns (logits, hidden features) per scale."""
+        hidden = [h(f) for h, f in zip(self.hidden, feats)]
+        return [lg(x) for lg, x in zip(self.logit, hidden)], hidden
+
+
+def augment(images: list[torch.Tensor], gen: torch.Generator) -> list[torch.Tensor]:
+    """DiffAugment: the same random shift (up to 1/8 of the side, wrapping), brightness, saturation
+    and contrast change for every image of the list, so real and fake stay comparable."""
+    n = images[0].shape[0]
+    side = images[0].shape[-1]
+    r = lambda *shape: torch.rand(*shape, generator=gen)  # noqa: E731
+    shift_y, shift_x = (int((r(1).item() - 0.5) * side / 4) for _ in range(2))
+    bright, sat, contrast = (r(n, 1, 1, 1) - 0.5) * 0.4, r(n, 1, 1, 1) + 0.5, r(n, 1, 1, 1) + 0.5
+    out = []
+    for x in images:
+        x = torch.roll(x, (shift_y, shift_x), dims=(2, 3)) + bright
+        grey = x.mean(dim=1, keepdim=True)
+        x = (x - grey) * sat + grey
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        out.append(((x - mean) * contrast + mean).clamp(0.0, 1.0))
+    return out
+
+
+def hole_at(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.adaptive_avg_pool2d(mask, like.shape[-2:])
+
+
+class Trainer:
+    """One training run: the generator (decoder; the encoder stays frozen), its moving average,
+    the discriminator heads, their optimizers, and the checkpoint that holds all of them."""
+
+    def __init__(self, args):
+        torch.manual_seed(args.seed)
+        self.args, self.rng = args, random.Random(args.seed)
+        self.device = torch.device(args.device)
+        self.net = make_net().to(self.device)
+        self.net.encoder.eval()
+        self.params = [p for n, p in self.net.named_parameters() if not n.startswith("encoder.")]
+        self.opt = torch.optim.Adam(self.params, lr=args.lr, betas=(0.5, 0.999) if args.adversarial else (0.9, 0.999))
+        self.features = EfficientNetLite0Features().load_pretrained(source.efficientnet_lite0_state()).to(self.device)
+        self.disc = Discriminator().to(self.device)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
+        self.ema = {k: v.detach().clone() for k, v in trainable(self.net).items()}
+        self.aug_gen = torch.Generator().manual_seed(args.seed + 1)
+        self.step, self.elapsed, self.history = 0, 0.0, []
+        self.path = Path(args.checkpoint)
+
+    def resume(self) -> None:
+        ck = torch.load(self.path, map_location=self.device, weights_only=False)
+        self.net.load_state_dict(ck["decoder"], strict=False)
+        # a checkpoint from before the Fourier blocks and the discriminator: the new parts start fresh
+        same_net = set(ck["decoder"]) == set(trainable(self.net))
+        if same_net:
+            self.opt.load_state_dict(ck["optimizer"])
+        if "discriminator" in ck:
+            self.disc.load_state_dict(ck["discriminator"])
+            self.opt_d.load_state_dict(ck["optimizer_d"])
+        self.ema = {k: v.clone() for k, v in ck.get("ema", trainable(self.net)).items()} if same_net else \
+            {k: v.detach().clone() for k, v in trainable(self.net).items()}
+        if "aug_rng" in ck:
+            self.aug_gen.set_state(ck["aug_rng"])
+        self.step, self.elapsed, self.history = ck["step"], ck["elapsed"], ck["history"]
+        self.rng.setstate(ck["rng"])
         torch.set_rng_state(ck["torch_rng"])
-        for group in opt.param_groups:  # the learning rate asked for now, not the saved one
-            group["lr"] = args.lr
-        print(f"resumed at step {step} ({elapsed / 60:.1f} min trained)", flush=True)
-    data = Batches(list_photos([Path(p) for p in args.photos]), args.size, rng, args.texture_share)
-    net.encoder.eval()
-    t0, first_step = time.perf_counter(), step
+        for opt, lr in ((self.opt, self.args.lr), (self.opt_d, self.args.lr_d)):
+            for group in opt.param_groups:  # the learning rate asked for now, not the saved one
+                group["lr"] = lr
+        print(f"resumed at step {self.step} ({self.elapsed / 60:.1f} min trained)", flush=True)
+
+    def save(self, data: "Batches", started: float) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        torch.save({"decoder": trainable(self.net), "ema": self.ema, "optimizer": self.opt.state_dict(),
+                    "discriminator": self.disc.state_dict(), "optimizer_d": self.opt_d.state_dict(),
+                    "step": self.step, "elapsed": self.elapsed + time.perf_counter() - started,
+                    "history": self.history[-2000:], "rng": self.rng.getstate(), "torch_rng": torch.get_rng_state(),
+                    "aug_rng": self.aug_gen.get_state(), "seed": self.args.seed, "size": self.args.size,
+                    "batch": self.args.batch, "losses": self.loss_settings(),
+                    "data": {"photos": len(data.photos), "textures": len(data.textures)}}, tmp)
+        tmp.replace(self.path)
+
+    def loss_settings(self) -> dict:
+        a = self.args
+        return {"l1": 1.0, "perceptual": a.perceptual, "adversarial": a.adversarial,
+                "feature_matching": a.feature_matching, "r1": a.r1, "ema": a.ema_decay}
+
+    def discriminator_step(self, real_feats, fake_feats, mask) -> float:
+        """Real photos are real everywhere; a fill is fake inside the hole and real outside it."""
+        real_feats = [f.detach().requires_grad_(self.args.r1 > 0 and self.step % 4 == 0) for f in real_feats]
+        real_logits, _ = self.disc(real_feats)
+        fake_logits, _ = self.disc([f.detach() for f in fake_feats])
+        loss = 0.0
+        for lr_, lf in zip(real_logits, fake_logits):
+            m = hole_at(mask, lf)
+            loss = loss + F.softplus(-lr_).mean() + (m * F.softplus(lf) + (1 - m) * F.softplus(-lf)).mean()
+        if real_feats[0].requires_grad:  # lazy R1 (every 4th step, weighted x4)
+            grads = torch.autograd.grad(sum(lg.sum() for lg in real_logits), real_feats, create_graph=True)
+            loss = loss + 4 * self.args.r1 / 2 * sum(g.pow(2).flatten(1).sum(1).mean() for g in grads)
+        self.opt_d.zero_grad()
+        loss.backward()
+        self.opt_d.step()
+        return loss.item()
+
+    def generator_loss(self, out, truth, mask):
+        a = self.args
+        hole_l1 = (mask * (out - truth).abs()).sum() / (mask.sum() * 3 + 1)
+        fake_img, real_img = augment([out, truth], self.aug_gen) if a.adversarial else (out, truth)
+        feats_o, feats_t = self.features(fake_img), self.features(real_img)
+        perc = sum(F.l1_loss(x, y) for x, y in zip(feats_o[:3], feats_t[:3])) / 3
+        terms = {"hole_l1": hole_l1, "perceptual": perc}
+        loss = hole_l1 + a.perceptual * perc
+        if a.adversarial:
+            fake_logits, fake_hidden = self.disc(feats_o[1:])
+            with torch.no_grad():
+                _, real_hidden = self.disc([f.detach() for f in feats_t[1:]])
+            adv = sum((hole_at(mask, lf) * F.softplus(-lf)).sum() / (hole_at(mask, lf).sum() + 1e-6)
+                      for lf in fake_logits) / len(fake_logits)
+            fm = sum(F.l1_loss(x, y) for x, y in zip(fake_hidden, real_hidden)) / len(fake_hidden)
+            loss = loss + a.adversarial * adv + a.feature_matching * fm
+            terms |= {"adversarial": adv, "feature_matching": fm}
+        return loss, terms, feats_o[1:], feats_t[1:]
+
+    def train_step(self, truth, prior, mask) -> dict:
+        out = self.net(prior, mask)
+        loss, terms, fake_feats, real_feats = self.generator_loss(out, truth, mask)
+        self.opt.zero_grad()
+        self.disc.requires_grad_(False)
+        loss.backward()
+        self.disc.requires_grad_(True)
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        if self.args.adversarial:
+            terms["discriminator"] = self.discriminator_step(real_feats, fake_feats, mask)
+        with torch.no_grad():
+            for k, v in trainable(self.net).items():
+                self.ema[k].mul_(self.args.ema_decay).add_(v.detach(), alpha=1 - self.args.ema_decay) \
+                    if v.dtype.is_floating_point else self.ema[k].copy_(v)
+        self.step += 1
+        return {k: v.item() if torch.is_tensor(v) else v for k, v in terms.items()}
+
+
+def train(args) -> None:
+    torch.set_num_threads(args.threads)
+    trainer = Trainer(args)
+    if args.resume and trainer.path.exists():
+        trainer.resume()
+    data = Batches(list_photos([Path(p) for p in args.photos]), args.size, trainer.rng, args.texture_share)
+    t0, first_step = time.perf_counter(), trainer.step
     deadline = t0 + args.minutes * 60 if args.minutes else None
     last_save = t0
-
-    def save():
-        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"decoder": trainable(net), "optimizer": opt.state_dict(), "step": step,
-                    "elapsed": elapsed + time.perf_counter() - t0, "history": history[-2000:], "rng": rng.getstate(),
-                    "torch_rng": torch.get_rng_state(), "seed": args.seed, "size": args.size, "batch": args.batch,
-                    "data": {"photos": len(data.photos), "textures": len(data.textures)}}, tmp)
-        tmp.replace(ckpt_path)
 
     # Ctrl-C or `kill` ends the run after the current step, with a checkpoint: nothing is lost
     stop_requested = []
     previous = {sig: signal.signal(sig, lambda *_: stop_requested.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while step < args.steps and (deadline is None or time.perf_counter() < deadline) and not stop_requested:
-            truth, prior, mask = (t.to(device) for t in data.next(args.batch))
-            out = net(prior, mask)
-            hole_l1 = (mask * (out - truth).abs()).sum() / (mask.sum() * 3 + 1)
-            feats_o, feats_t = perceptual(out), perceptual(truth)
-            perc = sum(F.l1_loss(a, b) for a, b in zip(feats_o[:3], feats_t[:3])) / 3
-            loss = hole_l1 + args.perceptual * perc
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            step += 1
-            history.append((step, hole_l1.item(), perc.item()))
-            if step % 20 == 0:
-                recent = np.mean([h[1] for h in history[-20:]])
-                print(f"step {step}: hole L1 {recent:.4f}, perceptual {history[-1][2]:.3f}, "
-                      f"{(time.perf_counter() - t0) / max(1, step - first_step):.2f}s/step", flush=True)
+        while trainer.step < args.steps and (deadline is None or time.perf_counter() < deadline) and not stop_requested:
+            truth, prior, mask = (t.to(trainer.device) for t in data.next(args.batch))
+            terms = trainer.train_step(truth, prior, mask)
+            trainer.history.append((trainer.step, terms["hole_l1"], terms["perceptual"],
+                                    terms.get("adversarial", 0.0), terms.get("discriminator", 0.0)))
+            if trainer.step % 20 == 0:
+                recent = np.mean([tuple(h[1:5]) + (0.0,) * (5 - len(h)) for h in trainer.history[-20:]], axis=0)  # older runs logged 3
+                print(f"step {trainer.step}: hole L1 {recent[0]:.4f}, perceptual {recent[1]:.3f}, "
+                      f"adversarial {recent[2]:.3f}, discriminator {recent[3]:.3f}, "
+                      f"{(time.perf_counter() - t0) / max(1, trainer.step - first_step):.2f}s/step", flush=True)
             if time.perf_counter() - last_save > args.save_minutes * 60:
-                save()
+                trainer.save(data, t0)
                 last_save = time.perf_counter()
-        save()
+        trainer.save(data, t0)
     finally:  # the caller's handlers back, even when a step fails
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print(f"stopped at step {step}; checkpoint {ckpt_path}", flush=True)
+    print(f"stopped at step {trainer.step}; checkpoint {trainer.path}", flush=True)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -204,8 +353,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=160)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-d", type=float, default=2e-4, help="the discriminator heads' learning rate")
     p.add_argument("--texture-share", type=float, default=0.3, help="share of crops taken from surface textures")
     p.add_argument("--perceptual", type=float, default=0.05)
+    p.add_argument("--adversarial", type=float, default=0.0, help="weight of the adversarial loss (0 = off)")
+    p.add_argument("--feature-matching", type=float, default=0.1)
+    p.add_argument("--r1", type=float, default=0.01, help="R1 penalty on real features (lazy, every 4th step)")
+    p.add_argument("--ema-decay", type=float, default=0.999, help="moving average of the weights that is exported")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")

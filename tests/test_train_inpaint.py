@@ -14,7 +14,7 @@ from export.prepare_data import NOT_A_PHOTO, held_out, opaque_rgb  # noqa: E402
 
 
 @pytest.mark.parametrize("kind,lo,hi", [("strokes", 0.003, 0.15), ("blobs", 0.01, 0.3), ("box", 0.1, 0.45),
-                                        ("object", 0.05, 0.35)])
+                                        ("object", 0.05, 0.35), ("thick", 0.08, 0.4)])
 def test_masks_of_each_kind_cover_what_users_draw(kind, lo, hi):
     rng = random.Random(0)
     areas = [train_inpaint.random_mask(160, rng, kind).mean() for _ in range(50)]
@@ -160,3 +160,60 @@ def test_a_stop_signal_ends_training_with_a_checkpoint(tmp_path, monkeypatch):
     saved = _train(tmp_path, photos, "stopped.pt", 1000)
     assert saved["step"] == 2 and len(calls) == 2
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_about_half_the_training_masks_are_large():
+    rng = random.Random(0)
+    areas = np.array([train_inpaint.random_mask(160, rng).mean() for _ in range(400)])
+    assert 0.4 < (areas > 0.1).mean() < 0.65  # box, thick strokes, silhouettes
+
+
+def test_the_evaluation_masks_are_not_the_training_generator():
+    """bench/eval_masks.py is for held-out scoring: nothing under export/ may import it."""
+    from tests.conftest import ROOT
+    for path in (ROOT / "export").rglob("*.py"):
+        assert "eval_masks" not in path.read_text(), path
+
+
+def test_fourier_transform_as_matrix_products_matches_torch_fft():
+    from export.nets.inpaint_net import dft2, idft2_real
+    x = torch.randn(2, 3, 12, 20, dtype=torch.float64)
+    re, im = dft2(x)
+    ref = torch.fft.fft2(x, norm="ortho")
+    assert torch.allclose(re, ref.real, atol=1e-9) and torch.allclose(im, ref.imag, atol=1e-9)
+    assert torch.allclose(idft2_real(re, im), x, atol=1e-9)
+    spectrum = torch.complex(torch.randn(1, 2, 8, 10, dtype=torch.float64), torch.randn(1, 2, 8, 10, dtype=torch.float64))
+    assert torch.allclose(idft2_real(spectrum.real, spectrum.imag), torch.fft.ifft2(spectrum, norm="ortho").real, atol=1e-9)
+
+
+def test_fourier_blocks_reach_across_the_whole_picture_and_start_as_the_identity():
+    from export.nets.inpaint_net import FourierBlock
+    torch.manual_seed(0)
+    block = FourierBlock(8)
+    x = torch.randn(1, 8, 16, 16)
+    assert torch.equal(block(x), x)  # zero-initialised merge: a checkpoint without it resumes unchanged
+    torch.nn.init.normal_(block.merge.weight)
+    x.requires_grad_(True)
+    block(x)[0, :, 0, 0].sum().backward()
+    assert (x.grad[0, :, 15, 15].abs() > 0).all()  # the far corner influences the first pixel: a global field
+
+
+def test_adversarial_training_runs_and_resumes_the_discriminator(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+    p = argparse.ArgumentParser()
+    train_inpaint.add_arguments(p)
+    base = ["--photos", str(photos), "--size", "64", "--batch", "2", "--threads", "1", "--adversarial", "0.1",
+            "--checkpoint", str(tmp_path / "adv.pt")]
+    train_inpaint.train(p.parse_args(base + ["--steps", "4"]))  # R1 runs at step 0 (every 4th step)
+    first = torch.load(tmp_path / "adv.pt", weights_only=False)
+    train_inpaint.train(p.parse_args(base + ["--steps", "6", "--resume"]))
+    second = torch.load(tmp_path / "adv.pt", weights_only=False)
+    assert second["step"] == 6 and second["losses"]["adversarial"] == 0.1
+    assert any(not torch.equal(v, second["discriminator"][k]) for k, v in first["discriminator"].items())
+    assert all(torch.isfinite(v).all() for v in second["ema"].values())
+    assert any(not torch.equal(v, second["decoder"][k]) for k, v in second["ema"].items()
+               if v.dtype.is_floating_point)  # the moving average lags the weights
