@@ -6,7 +6,15 @@ Python API (numpy arrays in and out, any of uint8/uint16/float, grey/RGB/alpha):
     out = stylize(photo, StylizeOptions(style="starry-night", strength=0.8))
 """
 from .errors import SfumatoError
-from .styletransfer import StylizeOptions, parse_style, style_table, style_vector, stylize
 
 __all__ = ["SfumatoError", "StylizeOptions", "parse_style", "style_table", "style_vector", "stylize"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """The API loads on first use, so `sfumato --help` and the GIMP worker's start skip numpy and
+    onnxruntime until they are needed (PEP 562)."""
+    if name in __all__:
+        from . import styletransfer
+        return getattr(styletransfer, name)
+    raise AttributeError(f"module 'core' has no attribute {name!r}")
