@@ -111,8 +111,62 @@ def test_write_is_atomic_and_leaves_nothing_on_failure(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
-    with pytest.raises(Exception):
+    with pytest.raises(SfumatoError, match="cannot store a uint8 array of shape"):
         write_image(tmp_path / "bad.png", np.zeros((40, 40, 7), np.uint8))  # no such image mode
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
     with pytest.raises(SfumatoError, match="format"):
         write_image(tmp_path / "out.xyz", np.zeros((40, 40, 3), np.uint8))
+
+
+def test_an_encoder_failing_mid_write_leaves_no_file_and_the_old_output_untouched(tmp_path, monkeypatch):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"the user's earlier result")
+    real_save = Image.Image.save
+
+    def save_then_fail(self, fp, *args, **kwargs):
+        if isinstance(fp, (str, os.PathLike)) or not hasattr(fp, "write") or fp.__class__.__name__ == "BytesIO":
+            return real_save(self, fp, *args, **kwargs)  # the format probe
+        fp.write(b"\x89PNG partial")
+        fp.flush()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", save_then_fail)
+    with pytest.raises(SfumatoError, match=r"could not write .*out.png \(No space left on device\); nothing was written"):
+        write_image(out, np.zeros((40, 40, 3), np.uint8))
+    assert out.read_bytes() == b"the user's earlier result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+@pytest.mark.parametrize("name,arr,match", [
+    ("out.psd", np.zeros((40, 40, 3), np.uint8), "cannot write PSD files; use .png, .tif"),
+    ("out.jpg", np.zeros((40, 40, 1), np.uint16), "JPEG cannot hold 16-bit pixels; use .png or .tif"),
+    ("out.bmp", np.zeros((40, 40, 1), np.uint16), "BMP cannot hold 16-bit pixels"),
+])
+def test_formats_that_cannot_keep_the_pixels_are_refused_by_name(tmp_path, name, arr, match):
+    with pytest.raises(SfumatoError, match=match):
+        write_image(tmp_path / name, arr)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name,channels,mode", [("out.jpg", 2, "L"), ("out.jpg", 4, "RGB"), ("out.pcx", 4, "RGB")])
+def test_alpha_is_dropped_only_where_the_format_has_none(tmp_path, name, channels, mode):
+    arr = np.random.default_rng(0).integers(0, 255, (40, 40, channels), dtype=np.uint8)
+    write_image(tmp_path / name, arr)
+    assert Image.open(tmp_path / name).mode == mode
+
+
+def test_output_paths_that_cannot_be_written_are_one_clear_error(tmp_path, monkeypatch):
+    arr = np.zeros((40, 40, 3), np.uint8)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SfumatoError, match="is a folder; give a file name"):
+        write_image(tmp_path / "folder", arr)
+    with pytest.raises(SfumatoError, match="file is a file, not a folder"):
+        write_image(tmp_path / "file" / "out.png", arr)
+    long_name = "a" * 251 + ".png"  # legal (255 bytes); a temporary name built from it would not be
+    write_image(tmp_path / long_name, arr)
+    assert (tmp_path / long_name).exists()
+    import tempfile
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    with pytest.raises(SfumatoError, match="cannot write in .*Permission denied"):
+        write_image(tmp_path / "ro.png", arr)
