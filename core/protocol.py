@@ -18,6 +18,8 @@ import struct
 
 HEADER = struct.Struct(">I")
 MAX_HEADER = 1 << 20
+# the largest image the core accepts (268 MP), 4 channels of float32: no request needs a bigger buffer
+MAX_BUFFER = 16384 * 16384 * 4 * 4
 
 
 class ProtocolError(Exception):
@@ -47,23 +49,39 @@ def send(sock, header, *buffers):
 
 
 def _recv_exact(sock, n):
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = sock.recv_into(view[got:], min(n - got, 1 << 22))
-        if k == 0:
+    """n bytes, in a buffer that grows as they arrive: a header that only declares a huge buffer
+    costs nothing until the bytes are really sent."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 22))
+        if not chunk:
             raise EOFError("connection closed")
-        got += k
+        buf += chunk
     return buf
 
 
+def _header(data):
+    try:
+        header = json.loads(bytes(data).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, or nested too deep
+        raise ProtocolError("message header is not valid JSON (%s)" % str(exc)[:80]) from None
+    if not isinstance(header, dict):
+        raise ProtocolError("message header is not a JSON object")
+    sizes = header.get("buffers", [])
+    if not isinstance(sizes, list) or not all(type(k) is int and 0 <= k <= MAX_BUFFER for k in sizes):
+        raise ProtocolError("message 'buffers' must be a list of byte counts up to %d" % MAX_BUFFER)
+    if sum(sizes) > 3 * MAX_BUFFER:
+        raise ProtocolError("message buffers total %d bytes, over the limit" % sum(sizes))
+    return header
+
+
 def recv(sock):
-    """-> (header dict, [bytearray, ...]); raises EOFError when the peer has gone."""
+    """-> (header dict, [bytearray, ...]); raises EOFError when the peer has gone and ProtocolError
+    for a malformed message."""
     (n,) = HEADER.unpack(bytes(_recv_exact(sock, HEADER.size)))
     if n > MAX_HEADER:
         raise ProtocolError("message header of %d bytes" % n)
-    header = json.loads(bytes(_recv_exact(sock, n)).decode("utf-8"))
+    header = _header(_recv_exact(sock, n))
     return header, [_recv_exact(sock, k) for k in header.get("buffers", [])]
 
 

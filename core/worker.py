@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+import queue
 import socket
+import struct
 import sys
 import threading
 import time
@@ -25,6 +27,8 @@ from .errors import SfumatoError
 from .job import Cancelled, Job
 
 DTYPES = {"u8": np.uint8, "u16": np.uint16, "f32": np.float32}
+# s a client may take to send its request: a silent one must not hold the others up
+READ_TIMEOUT = float(os.environ.get("SFUMATO_WORKER_READ_TIMEOUT", 30))
 
 
 def _array(buf: bytearray, spec: dict) -> np.ndarray:
@@ -39,31 +43,54 @@ def _array(buf: bytearray, spec: dict) -> np.ndarray:
 
 def _inputs(header: dict, buffers: list) -> dict[str, np.ndarray]:
     names = header.get("layout", [])
-    if len(names) != len(buffers):
+    if not isinstance(names, list) or len(names) != len(buffers) or not all(isinstance(n, str) for n in names):
         raise SfumatoError("request layout does not match its buffers")
-    return {name: _array(buf, header[name]) for name, buf in zip(names, buffers)}
+    if not all(isinstance(header.get(name), dict) for name in names):
+        raise SfumatoError("request layout names a buffer it does not describe")
+    arrays = {name: _array(buf, header[name]) for name, buf in zip(names, buffers)}
+    if "image" not in arrays:
+        raise SfumatoError("the request has no image")
+    return arrays
+
+
+def _options(header: dict, fields: dict) -> dict:
+    """The request's options that are set, each converted to its type or refused by name."""
+    o = header.get("options", {})
+    if not isinstance(o, dict):
+        raise SfumatoError("request options must be a JSON object")
+    out = {}
+    for key, kind in fields.items():
+        value = o.get(key)
+        if value in (None, ""):
+            continue  # left out: the option keeps its default
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is str:
+            ok = isinstance(value, (str, int)) and not isinstance(value, bool)  # a style index may come as a number
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+        if not ok:
+            raise SfumatoError(f"option {key} must be {'a number' if kind in (int, float) else kind.__name__}, "
+                               f"got {value!r}")
+        out[key] = kind(value) if kind is not int else int(round(value))
+    return out
 
 
 def op_stylize(header: dict, arrays: dict, job: Job) -> np.ndarray:
     from .styletransfer import StylizeOptions, stylize
-    o = header.get("options", {})
     mask = arrays.get("mask")
-    options = StylizeOptions(style=o.get("style"), strength=float(o.get("strength", 1.0)),
-                             preserve_colors=bool(o.get("preserve_colors", False)),
-                             scale=float(o.get("scale", 1.0)), device=o.get("device", "auto"),
-                             style_image=arrays.get("style_image"))
+    o = _options(header, {"style": str, "strength": float, "preserve_colors": bool, "scale": float, "device": str})
+    options = StylizeOptions(**o, style_image=arrays.get("style_image"))
     return stylize(arrays["image"], options, mask=None if mask is None else mask[:, :, 0], job=job)
 
 
 def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
     from .inpaint import InpaintOptions, inpaint
-    o = header.get("options", {})
     if "mask" not in arrays:
         raise SfumatoError("nothing to fill: the request has no mask")
     # settings the request leaves out keep InpaintOptions' defaults
-    fields = {"model": str, "grow": int, "feather": int, "detail": float, "device": str}
-    options = InpaintOptions(**{k: cast(o[k]) for k, cast in fields.items() if o.get(k) not in (None, "")})
-    return inpaint(arrays["image"], arrays["mask"][:, :, 0], options, job=job)
+    o = _options(header, {"model": str, "grow": int, "feather": int, "detail": float, "device": str})
+    return inpaint(arrays["image"], arrays["mask"][:, :, 0], InpaintOptions(**o), job=job)
 
 
 def op_styles(header: dict) -> dict:
@@ -94,34 +121,69 @@ class Worker:
             srv.bind(self.path)
         finally:
             os.umask(old)
-        srv.listen(4)
-        srv.settimeout(self.idle_timeout)
+        srv.listen(16)
+        srv.settimeout(0.5)
         log(f"worker {os.getpid()} listening on {self.path} (idle timeout {self.idle_timeout:.0f}s)")
+        # one thread accepts and tells queued clients how many jobs are ahead; this one serves in order
+        pending: queue.Queue = queue.Queue()
+        self.busy = False
+        threading.Thread(target=self.accept, args=(srv, pending), daemon=True).start()
+        last_active = time.monotonic()
         try:
             while self.running:
                 try:
-                    conn, _ = srv.accept()
-                except socket.timeout:
-                    log("idle timeout; exiting")
-                    break
+                    conn = pending.get(timeout=0.5)
+                except queue.Empty:
+                    if time.monotonic() - last_active > self.idle_timeout:
+                        log("idle timeout; exiting")
+                        break
+                    continue
+                self.busy = True
                 with conn:
-                    conn.settimeout(None)
                     self.handle(conn)
+                self.busy = False
+                last_active = time.monotonic()
         finally:
+            self.running = False
             srv.close()
             if os.path.exists(self.path):
                 os.unlink(self.path)
 
+    def accept(self, srv: socket.socket, pending: queue.Queue) -> None:
+        while self.running:
+            try:
+                conn, _ = srv.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            ahead = pending.qsize() + self.busy
+            if ahead:
+                conn.settimeout(1.0)
+                _try_send(conn, {"type": "progress", "fraction": 0.0,
+                                 "message": f"Sfumato is busy: {ahead} job{'s' if ahead > 1 else ''} ahead"})
+            pending.put(conn)
+
     def handle(self, conn: socket.socket) -> None:
+        """One request, whatever it holds: a malformed one gets an error reply (when the client is
+        still there) and the worker goes on serving."""
+        conn.settimeout(READ_TIMEOUT)
         try:
             header, buffers = protocol.recv(conn)
-        except (EOFError, OSError, ValueError, protocol.ProtocolError) as exc:
+        except protocol.ProtocolError as exc:
             log(f"bad request: {exc}")
+            _try_send(conn, {"type": "error", "message": f"bad request: {exc}"})
             return
+        except (EOFError, OSError, ValueError, struct.error) as exc:
+            log(f"bad request: {exc or type(exc).__name__}")
+            return
+        conn.settimeout(None)  # the job may run long; the watcher waits on the client as long as it takes
         op = header.get("op")
         t0 = time.perf_counter()
         try:
-            if op == "ping":
+            if not isinstance(op, str):
+                protocol.send(conn, {"type": "error", "message": f"bad request: 'op' must be a string, got {op!r}"})
+            elif op == "ping":
                 protocol.send(conn, {"type": "result", "pid": os.getpid(), "version": __version__})
             elif op == "shutdown":
                 self.running = False
@@ -134,6 +196,9 @@ class Worker:
                 protocol.send(conn, {"type": "error", "message": f"unknown request {op!r}"})
         except OSError as exc:
             log(f"{op}: client went away ({exc})")
+        except Exception as exc:  # noqa: BLE001 - never die on one request
+            traceback.print_exc()
+            _try_send(conn, {"type": "error", "message": f"internal error in the Sfumato worker: {exc!r}"})
 
     def run_job(self, conn, op, header, buffers, t0) -> None:
         last = [0.0]

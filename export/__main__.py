@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def main(argv=None) -> int:
@@ -13,6 +14,8 @@ def main(argv=None) -> int:
     build.add_argument("what", choices=["styles", "inpaint"],
                        help="styles: the style table and the arbitrary-style pair; inpaint: the inpainting model "
                             "from its training checkpoint")
+    build.add_argument("--checkpoint", help="inpaint: the training checkpoint to export (default: the shipped one)")
+    build.add_argument("--models-dir", help="write the model and its manifest entry here instead of core/models")
     train = sub.add_parser("train", help="train a model")
     train_sub = train.add_subparsers(dest="what", required=True)
     from . import train_inpaint, train_style
@@ -29,8 +32,8 @@ def main(argv=None) -> int:
             from .build import build_styles
             build_styles()
         elif args.command == "build":
-            from .build import build_inpaint
-            build_inpaint()
+            from .build import MODELS_DIR, build_inpaint
+            build_inpaint(Path(args.models_dir) if args.models_dir else MODELS_DIR, args.checkpoint)
         elif args.command == "train" and args.what == "style":
             train_style.train(args)
         elif args.command == "train":

@@ -118,10 +118,11 @@ def build_arbitrary(predictor, transformer, models_dir=MODELS_DIR) -> None:
     print(f"arbitrary_transform: torch vs onnx {t_parity}, vs original mean |d| {t_orig * 255:.2f}/255")
 
 
-def build_inpaint(models_dir=MODELS_DIR) -> None:
-    """Export the inpainting checkpoint (export/checkpoints/inpaint.pt) as core/models/sfumato-inpaint.onnx."""
+def build_inpaint(models_dir=MODELS_DIR, checkpoint=None) -> None:
+    """Export the inpainting checkpoint (export/checkpoints/inpaint.pt) as core/models/sfumato-inpaint.onnx.
+    A run's other checkpoint and another folder: to score a candidate before it ships."""
     from .train_inpaint import CHECKPOINT, exported_weights, make_net
-    ck = torch.load(CHECKPOINT, map_location="cpu", weights_only=False)
+    ck = torch.load(checkpoint or CHECKPOINT, map_location="cpu", weights_only=False)
     net = make_net()
     missing = net.load_state_dict(exported_weights(ck), strict=False).missing_keys
     assert all(k.startswith("encoder.") for k in missing), missing

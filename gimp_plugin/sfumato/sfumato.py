@@ -181,7 +181,7 @@ def run(procedure, run_mode, image, drawables, config, data):
         label = REQUESTS[name](config, header, buffers)
         t_read = time.perf_counter() - t0
         Gimp.progress_init("Sfumato: %s" % ("filling" if name == FILL else "stylizing"))
-        result, out = client.request(header, buffers, Gimp.progress_update)
+        result, out = client.request(header, buffers, Gimp.progress_update, Gimp.progress_set_text)
         t1 = time.perf_counter()
         layer = write_result(image, drawable, fmt, bytes(out[0]), config.get_property("output"),
                              "%s \u2014 Sfumato" % label)

@@ -72,22 +72,31 @@ def _wait_until_gone(seconds=2.0):
         time.sleep(0.05)
 
 
-def request(header, buffers=(), on_progress=None):
-    """Send one request; returns (result header, result buffers). Raises WorkerError."""
+def request(header, buffers=(), on_progress=None, on_status=None):
+    """Send one request; returns (result header, result buffers). Raises WorkerError.
+    on_progress(fraction) follows the job; on_status(text) gets notes such as "busy: 2 jobs ahead"."""
     config = load_config()
-    sock = connect_or_start(config)
+    try:
+        sock = connect_or_start(config)
+    except protocol.ProtocolError as exc:  # e.g. a runtime folder that is not private
+        raise WorkerError("Sfumato cannot reach its worker: %s" % exc) from None
     try:
         protocol.send(sock, header, *buffers)
         while True:
             msg, bufs = protocol.recv(sock)
             kind = msg.get("type")
             if kind == "progress":
+                if msg.get("message") and on_status is not None:
+                    on_status(msg["message"])
                 if on_progress is not None:
                     on_progress(msg.get("fraction", 0.0))
             elif kind == "result":
                 return msg, bufs
             elif kind == "error":
                 raise WorkerError(msg.get("message", "unknown error"))
+    except protocol.ProtocolError as exc:
+        raise WorkerError("The Sfumato worker sent a message this plug-in cannot read (%s); reinstall with "
+                          "`sfumato gimp install`" % exc) from None
     except (EOFError, ConnectionResetError, BrokenPipeError):
         _wait_until_gone()
         raise WorkerError("The Sfumato worker stopped during the job (it may have crashed or run out of memory); "
