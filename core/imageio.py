@@ -16,6 +16,10 @@ from .errors import SfumatoError
 MIN_SIDE = 32
 MAX_PIXELS = 16384 * 16384  # 268 MP; larger headers are refused as decompression bombs
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# A large image in a file this many times smaller than its pixel count is a header with next to no
+# data behind it: decoding it would take minutes to produce nothing (a flat PNG is ~1000:1)
+BOMB_MIN_PIXELS = 32_000_000
+BOMB_RATIO = 100_000
 
 
 def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
@@ -25,12 +29,16 @@ def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
         raise SfumatoError(f"{what} not found: {path}")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # decoder chatter (odd EXIF, TIFF tags): the error line says what counts
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 w, h = img.size
                 if w * h > MAX_PIXELS:
                     raise SfumatoError(f"{what} {path} is {w}x{h}, over the {MAX_PIXELS // 1_000_000} MP limit; "
                                        "downscale it first")
+                if w * h > BOMB_MIN_PIXELS and w * h > BOMB_RATIO * path.stat().st_size:
+                    raise SfumatoError(f"{what} {path} declares {w}x{h} pixels in {path.stat().st_size} bytes "
+                                       "(a decompression bomb?); re-export it as PNG or JPEG")
                 img.load()
                 ImageOps.exif_transpose(img, in_place=True)
                 arr = _to_array(img)

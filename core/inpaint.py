@@ -70,7 +70,7 @@ def region_boxes(grown: np.ndarray, context: float, min_margin: int) -> list[tup
     h, w = grown.shape
     box_y, box_x = _padded_box(grown, 0)
     oy, ox = box_y.start, box_x.start
-    labels, _ = ndimage.label(grown[box_y, box_x])  # only where the hole is
+    labels = _region_labels(grown[box_y, box_x], min_margin)  # only where the hole is
     boxes = []
     for index, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
         rh, rw = ys.stop - ys.start, xs.stop - xs.start
@@ -85,6 +85,21 @@ def region_boxes(grown: np.ndarray, context: float, min_margin: int) -> list[tup
         window[sy0 - ly0:sy1 - ly0, sx0 - lx0:sx1 - lx0] = labels[sy0:sy1, sx0:sx1] == index
         boxes.append((slice(y0, y0 + ch), slice(x0, x0 + cw), window))
     return boxes
+
+
+MAX_REGIONS = 16  # more separate regions than this (dust, a noisy mask) are filled in groups of neighbours
+
+
+def _region_labels(hole: np.ndarray, min_margin: int) -> np.ndarray:
+    """Connected regions; where there are many, regions near each other share one label (one crop
+    and one model run), so a mask of thousands of specks costs a few runs, not thousands."""
+    labels, n = ndimage.label(hole)
+    reach = max(1, min_margin // 2)
+    while n > MAX_REGIONS and reach < max(hole.shape):
+        groups, n = ndimage.label(ndimage.binary_dilation(hole, _disk(min(reach, 64)), iterations=max(1, reach // 64)))
+        labels = np.where(hole, groups, 0)
+        reach *= 2
+    return labels
 
 
 def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None = None,

@@ -363,3 +363,15 @@ def test_inpaint_detail_option(photo):
         inpaint(photo, mask, InpaintOptions(detail=1.5))
     r = run_cli("inpaint", SAMPLES / "coffee.jpg", "--mask", SAMPLES / "coffee_spoon_mask.png", "--detail", "2")
     assert r.returncode == 2 and "--detail" in r.stderr
+
+
+def test_a_mask_of_thousands_of_specks_is_filled_in_a_few_model_runs(photo, monkeypatch):
+    from core import inpaint_models
+    runs = []
+    original = inpaint_models.SfumatoInpaint.fill
+    monkeypatch.setattr(inpaint_models.SfumatoInpaint, "fill", lambda self, c, h: runs.append(1) or original(self, c, h))
+    mask = (np.random.default_rng(0).random(photo.shape[:2]) < 0.05).astype(np.float32)  # ~12k specks
+    out = inpaint(photo, mask)
+    from core.inpaint import MAX_REGIONS
+    assert 0 < len(runs) <= MAX_REGIONS
+    assert (out[mask > 0] != photo[mask > 0]).any(axis=-1).mean() > 0.5 and np.array_equal(out[mask == 0], photo[mask == 0])

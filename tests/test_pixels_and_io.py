@@ -170,3 +170,13 @@ def test_output_paths_that_cannot_be_written_are_one_clear_error(tmp_path, monke
     monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
     with pytest.raises(SfumatoError, match="cannot write in .*Permission denied"):
         write_image(tmp_path / "ro.png", arr)
+
+
+def test_a_header_that_declares_a_huge_image_with_no_data_is_refused_at_once(tmp_path):
+    bomb = tmp_path / "bomb.pgm"
+    bomb.write_bytes(b"P5\n16000 16000\n255\n")  # 19 bytes that would decode to 256 MP
+    with pytest.raises(SfumatoError, match="declares 16000x16000 pixels in 19 bytes"):
+        read_image(bomb)
+    flat = tmp_path / "flat.png"  # a legitimately flat large image compresses ~1000:1, and is read
+    Image.new("L", (6000, 6000), 255).save(flat)
+    assert read_image(flat).shape == (6000, 6000, 1)
