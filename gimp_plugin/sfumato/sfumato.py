@@ -75,10 +75,22 @@ def write_result(image, drawable, fmt, data, output, name):
     image.undo_group_start()
     try:
         if output == "in-place":
+            # the core's result is already blended through the selection; merge_shadow would blend
+            # it through the selection a second time (feathered edges twice as soft), so the selection
+            # is set aside for the merge and put back, all inside this one undo group
+            saved = None if Gimp.Selection.is_empty(image) else Gimp.Selection.save(image)
+            Gimp.Selection.none(image)
             shadow = drawable.get_shadow_buffer()
             shadow.set(rect, fmt, data)
             shadow.flush()
             drawable.merge_shadow(True)
+            if saved is not None:
+                Gimp.context_push()
+                Gimp.context_set_antialias(False)
+                Gimp.context_set_feather(False)
+                image.select_item(Gimp.ChannelOps.REPLACE, saved)
+                Gimp.context_pop()
+                image.remove_channel(saved)
             drawable.update(0, 0, w, h)
             return drawable
         layer = Gimp.Layer.new(image, name, w, h, layer_type(image, drawable), 100.0, Gimp.LayerMode.NORMAL)

@@ -82,6 +82,10 @@ def _case(case, out):
                       result_type=new.type().value_nick, source_type=layer.type().value_nick,
                       result_index=image.get_item_position(new), source_index=image.get_item_position(layer))
         _dump(_os.path.join(out, cid + ".result.raw"), new, fmt)
+        with open(_os.path.join(out, cid + ".mask_after.raw"), "wb") as f:  # the user's selection, as it is now
+            f.write(bytes(image.get_selection().get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y float",
+                                                                Gegl.AbyssPolicy.NONE)))
+        record["channels_after"] = len(image.get_channels())
         _dump(_os.path.join(out, cid + ".source_after.raw"), layer, fmt)
     else:
         record["error"] = str(result.index(1)) if result.length() > 1 else ""
