@@ -19,7 +19,7 @@ def test_stylize_writes_the_output(tmp_path):
     assert r.returncode == 0, r.stderr
     img = np.asarray(Image.open(out))
     assert img.shape == (400, 600, 3)
-    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+    assert [p.name for p in tmp_path.iterdir() if p.name != "sfumato-home"] == ["out.png"]  # the user folder holds the graph cache
 
 
 def test_every_option_together(tmp_path):
@@ -77,11 +77,56 @@ def test_bad_input_exit_2_one_line_nothing_written(tmp_path, case):
 
 def test_cuda_request_without_cuda_is_a_clear_error(tmp_path):
     from core import registry
-    if registry.cuda_status()[0]:
+    works, why = registry.cuda_status()
+    if works:
         pytest.skip("CUDA works here")
     line = _one_error_line(run_cli("stylize", SAMPLES / "coffee.jpg", "--style", "crimson", "--device", "cuda",
                                    "-o", tmp_path / "out.png"))
-    assert "cuda" in line.lower() and ("missing" in line or "install" in line)
+    assert line.startswith("error: --device cuda: ") and why in line  # the actual reason, not only the help text
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_device_auto_uses_cuda_exactly_when_it_works(monkeypatch):
+    from core import registry
+    monkeypatch.setattr(registry, "cuda_status", lambda: (True, "CUDA works"))
+    assert registry.providers_for("auto") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert registry.providers_for("cuda")[0] == "CUDAExecutionProvider"
+    monkeypatch.setattr(registry, "cuda_status", lambda: (False, "no NVIDIA driver is loaded on this machine"))
+    assert registry.providers_for("auto") == ["CPUExecutionProvider"]
+    with pytest.raises(registry.SfumatoError, match="--device cuda: no NVIDIA driver is loaded"):
+        registry.providers_for("cuda")
+    assert registry.providers_for("cpu") == ["CPUExecutionProvider"]
+
+
+def test_no_cuda_session_is_tried_without_an_nvidia_driver(monkeypatch):
+    """Starting a CUDA session to find out costs ~0.25 s; without a driver it cannot work."""
+    import onnxruntime
+    from core import registry
+    monkeypatch.setattr(registry, "nvidia_driver_present", lambda: False)
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "InferenceSession", lambda *a, **k: pytest.fail("a session was created"))
+    registry.cuda_status.cache_clear()
+    try:
+        assert registry.cuda_status() == (False, "no NVIDIA driver is loaded on this machine")
+    finally:
+        registry.cuda_status.cache_clear()
+
+
+def test_sessions_start_from_a_cached_optimised_graph(tmp_path):
+    from core import registry
+    from core.styletransfer import StylizeOptions, stylize
+    img = np.asarray(Image.open(SAMPLES / "coffee.jpg").convert("RGB"))[:128, :128]
+    registry.clear_sessions()
+    first = stylize(img, StylizeOptions(style="crimson", device="cpu"))
+    cached = registry.optimized_graph_path(registry.get_model("styles"), "CPUExecutionProvider")
+    assert cached.exists() and cached.is_relative_to(tmp_path)  # in this test's user folder
+    registry.clear_sessions()
+    assert np.array_equal(stylize(img, StylizeOptions(style="crimson", device="cpu")), first)
+    cached.write_bytes(b"damaged")  # a damaged cache entry is rebuilt, not an error
+    registry.clear_sessions()
+    assert np.array_equal(stylize(img, StylizeOptions(style="crimson", device="cpu")), first)
+    assert cached.stat().st_size > 1000
+    registry.clear_sessions()
 
 
 def test_styles_lists_names_and_writes_a_sheet(tmp_path):
@@ -105,6 +150,29 @@ def test_models_verify_and_tamper_detection(tmp_path):
         "file": "broken.onnx", "task": "stylize", "licence": "MIT", "sha256": "0" * 64, "bytes": 13}}}))
     r = run_cli("models", "--verify", env={"SFUMATO_HOME": str(home)})
     assert "broken" in _one_error_line(r)
+
+
+@pytest.mark.parametrize("model,command", [
+    ("styles", ["stylize", SAMPLES / "coffee.jpg", "--style", "crimson"]),
+    ("sfumato-inpaint", ["inpaint", SAMPLES / "coffee.jpg", "--mask", SAMPLES / "coffee_spoon_mask.png"]),
+])
+def test_a_damaged_model_file_is_one_error_naming_it(tmp_path, model, command):
+    """A model whose bytes no longer match its sha256 (a bad download, a disk error) is refused
+    before it runs: exit 2, one line with the file and both hashes' beginnings, nothing written."""
+    import json
+    from core import registry
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    shipped = registry.get_model(model)
+    data = bytearray(shipped.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    (home / "models" / shipped.path.name).write_bytes(bytes(data))
+    (home / "models" / "manifest.json").write_text(json.dumps({"models": {model: shipped.entry}}))
+    out = tmp_path / "out.png"
+    line = _one_error_line(run_cli(*command, "-o", out, env={"SFUMATO_HOME": str(home)}))
+    assert str(home / "models" / shipped.path.name) in line and "damaged" in line
+    assert f"manifest says {shipped.entry['sha256'][:12]}" in line
+    assert not out.exists()
 
 
 def test_doctor_reports_providers_and_cuda():

@@ -5,7 +5,7 @@ import numpy as np
 import onnx
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (the export extra; a missing torch must fail, not skip)
 pytestmark = pytest.mark.torch
 
 from core.registry import SHIPPED_DIR  # noqa: E402

@@ -183,3 +183,45 @@ def test_large_image_uses_global_stats_not_per_tile(monkeypatch, photo):
     whole = stylize(uneven, StylizeOptions(style="ink-comic", tile=1024)).astype(float)
     tiled = stylize(uneven, StylizeOptions(style="ink-comic", tile=128)).astype(float)
     assert np.abs(tiled - whole).mean() <= 2.0
+
+
+class _PerTileStats:
+    """A network that ignores the shared statistics: each tile normalises itself (the naive tiling)."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def run(self, image, stats=None):
+        return self.net.run(image, None)
+
+
+def _tiled_with_thumbnail_stats(monkeypatch, photo, per_tile=False):
+    """Tiles of 192 px and statistics from a 256 px thumbnail: the path every large image takes."""
+    real = st.stylize_tiled
+
+    def tiled(net, *a, **k):
+        return real(_PerTileStats(net) if per_tile else net, *a,
+                    **{**k, "single_pass_pixels": 0, "stats_side": 256, "tile": 192, "overlap": 64})
+    with monkeypatch.context() as m:
+        m.setattr(st, "stylize_tiled", tiled)
+        return stylize(photo, StylizeOptions(style="ink-comic")).astype(float)
+
+
+def _border_jump_ratio(tiled, whole):
+    """Max over tile borders of (jump across that row/column when tiled) / (the same when untiled)."""
+    from core.tiling import spans
+    worst = 0.0
+    for axis in (0, 1):
+        length = tiled.shape[axis]
+        borders = sorted({b - 1 for s, e in spans(length, 192, 64) for b in (s, e) if 0 < b < length})
+        jt = np.abs(np.diff(tiled, axis=axis)).mean(axis=(1, 2) if axis == 0 else (0, 2))
+        jw = np.abs(np.diff(whole, axis=axis)).mean(axis=(1, 2) if axis == 0 else (0, 2))
+        worst = max(worst, float((jt[borders] / jw[borders]).max()))
+    return worst
+
+
+def test_no_seams_at_tile_borders_with_thumbnail_statistics(monkeypatch, photo):
+    whole = stylize(photo, StylizeOptions(style="ink-comic")).astype(float)
+    assert _border_jump_ratio(_tiled_with_thumbnail_stats(monkeypatch, photo), whole) <= 1.1
+    # the same check catches the seams of per-tile statistics: it can fail
+    assert _border_jump_ratio(_tiled_with_thumbnail_stats(monkeypatch, photo, per_tile=True), whole) > 1.1

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 pytestmark = pytest.mark.torch
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (the export extra; a missing torch must fail, not skip)
 
 from export import train_inpaint  # noqa: E402
 from export.prepare_data import NOT_A_PHOTO, held_out, opaque_rgb  # noqa: E402

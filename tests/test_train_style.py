@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (the export extra; a missing torch must fail, not skip)
 pytestmark = pytest.mark.torch
 
 from tests.conftest import SAMPLES, run_cli  # noqa: E402
