@@ -320,6 +320,7 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", default=["384", "full"], choices=["384", "full"])
     ap.add_argument("--families", nargs="+", default=["unseen", "train"], choices=["unseen", "train"])
     ap.add_argument("--full-photos", type=int, default=12, help="photos scored at full size (0 = all)")
+    ap.add_argument("--small-photos", type=int, default=0, help="photos scored at 384 px (0 = all)")
     ap.add_argument("--variant", action="append", default=[],
                     help="another setting to score beside the defaults, e.g. grow=0,detail=0 (repeatable)")
     ap.add_argument("--candidate", type=Path, help="an ONNX of the shipped convention to score beside it")
@@ -335,7 +336,7 @@ def main() -> None:
     results, grid = {}, []
     t_start = time.perf_counter()
     for size in args.sizes:
-        photos = load_photos(folder, size, args.full_photos if size == "full" else 0)
+        photos = load_photos(folder, size, args.full_photos if size == "full" else args.small_photos)
         for family in args.families:
             rng = random.Random(f"{family}-{size}")  # same masks for every method and every run
             table, timing = run_cases(photos, family, found, judge, rng, grid if size == "full" and family == "unseen" else None)

@@ -264,8 +264,12 @@ class Trainer:
         fake_logits, _ = self.disc([f.detach() for f in fake_feats])
         loss = 0.0
         for lr_, lf in zip(real_logits, fake_logits):
+            # the hole and the known part weigh alike: a hole is a small share of the picture, and a
+            # discriminator that mostly sees known cells learns to call everything real
             m = hole_at(mask, lf)
-            loss = loss + F.softplus(-lr_).mean() + (m * F.softplus(lf) + (1 - m) * F.softplus(-lf)).mean()
+            fake_term = (m * F.softplus(lf)).sum() / (m.sum() + 1e-6)
+            known_term = ((1 - m) * F.softplus(-lf)).sum() / ((1 - m).sum() + 1e-6)
+            loss = loss + F.softplus(-lr_).mean() + fake_term + known_term
         if real_feats[0].requires_grad:  # lazy R1 (every 4th step, weighted x4)
             grads = torch.autograd.grad(sum(lg.sum() for lg in real_logits), real_feats, create_graph=True)
             loss = loss + 4 * self.args.r1 / 2 * sum(g.pow(2).flatten(1).sum(1).mean() for g in grads)
