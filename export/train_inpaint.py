@@ -45,6 +45,17 @@ TRAINING_WEIGHTS = (0.25, 0.25, 0.15, 0.15, 0.2)
 
 # --- masks --------------------------------------------------------------------------------------
 
+def _polyline(rng: random.Random, s: int, segments: tuple[int, int], lo: float, hi: float) -> list[tuple[float, float]]:
+    """A random start, then a random number (in `segments`) of segments of random direction and
+    length lo..hi x s."""
+    pts = [(rng.uniform(0, s), rng.uniform(0, s))]
+    for _ in range(rng.randint(*segments)):
+        a = rng.uniform(0, 2 * math.pi)
+        r = rng.uniform(lo, hi) * s
+        pts.append((pts[-1][0] + r * math.cos(a), pts[-1][1] + r * math.sin(a)))
+    return pts
+
+
 def random_mask(size: int, rng: random.Random, kind: str | None = None) -> np.ndarray:
     """A hole mask (True = hole) like the ones users draw: strokes ~3%, blobs ~10%, box ~25%, object ~17%."""
     kind = kind or rng.choices(TRAINING_KINDS, TRAINING_WEIGHTS)[0]
@@ -53,22 +64,14 @@ def random_mask(size: int, rng: random.Random, kind: str | None = None) -> np.nd
     s = size
     if kind == "thick":  # LaMa's thick brush: a few wide strokes, 10-30% of the picture
         for _ in range(rng.randint(2, 4)):
-            pts = [(rng.uniform(0, s), rng.uniform(0, s))]
-            for _ in range(rng.randint(1, 4)):
-                a = rng.uniform(0, 2 * math.pi)
-                r = rng.uniform(0.1, 0.3) * s
-                pts.append((pts[-1][0] + r * math.cos(a), pts[-1][1] + r * math.sin(a)))
+            pts = _polyline(rng, s, (1, 4), 0.1, 0.3)
             width = int(rng.uniform(0.08, 0.16) * s)
             d.line(pts, fill=255, width=width, joint="curve")
             for x, y in pts:  # round ends
                 d.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=255)
     elif kind == "strokes":
         for _ in range(rng.randint(1, 4)):
-            pts = [(rng.uniform(0, s), rng.uniform(0, s))]
-            for _ in range(rng.randint(2, 6)):
-                a = rng.uniform(0, 2 * math.pi)
-                r = rng.uniform(0.05, 0.25) * s
-                pts.append((pts[-1][0] + r * math.cos(a), pts[-1][1] + r * math.sin(a)))
+            pts = _polyline(rng, s, (2, 6), 0.05, 0.25)
             d.line(pts, fill=255, width=max(2, int(rng.uniform(0.01, 0.035) * s)), joint="curve")
     elif kind == "blobs":
         for _ in range(rng.randint(1, 4)):

@@ -14,8 +14,7 @@ from core import StylizeOptions, protocol, stylize
 from tests.conftest import run_cli
 
 
-@pytest.fixture
-def client(tmp_path, monkeypatch):
+def _installed_client(tmp_path, monkeypatch):
     """The installed plug-in's client module, with a private runtime dir for this test."""
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
@@ -25,7 +24,12 @@ def client(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(dest))
     for name in ("sfumato_client", "sfumato_protocol"):
         sys.modules.pop(name, None)
-    mod = importlib.import_module("sfumato_client")
+    return importlib.import_module("sfumato_client")
+
+
+@pytest.fixture
+def client(tmp_path, monkeypatch):
+    mod = _installed_client(tmp_path, monkeypatch)
     yield mod
     try:
         mod.request({"op": "shutdown"})
@@ -244,16 +248,8 @@ def test_a_declared_buffer_is_not_allocated_before_it_arrives(client):
 
 
 def test_a_silent_client_times_out_and_queued_clients_hear_they_wait(tmp_path, monkeypatch, photo):
-    monkeypatch.setenv("SFUMATO_WORKER_READ_TIMEOUT", "2")
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    from gimp_plugin.install import install
-    [dest] = install(tmp_path / "GIMP" / "3.0", idle_timeout=60)
-    monkeypatch.syspath_prepend(str(dest))
-    for name in ("sfumato_client", "sfumato_protocol"):
-        sys.modules.pop(name, None)
-    client = importlib.import_module("sfumato_client")
+    monkeypatch.setenv("SFUMATO_WORKER_READ_TIMEOUT", "2")  # before the worker starts: it reads it once
+    client = _installed_client(tmp_path, monkeypatch)
     try:
         client.request({"op": "ping"})
         silent = protocol.connect()  # connects and sends nothing
