@@ -43,7 +43,7 @@ def _config(idle_timeout: int) -> dict:
     from core.styletransfer import style_table
     inpainters = sorted((n for n, m in all_models().items() if m.task == "inpaint"), key=lambda n: n != DEFAULT_MODEL)
     return {"python": sys.executable, "idle_timeout": idle_timeout, "styles": [s["name"] for s in style_table()],
-            "inpaint_models": inpainters, "sfumato_root": str(PLUGIN_SRC.parent.parent)}
+            "inpaint_models": inpainters}
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -62,7 +62,9 @@ def install(gimp_dir: Path | None = None, idle_timeout: int = 600) -> list[Path]
             shutil.copyfile(PLUGIN_SRC / name, dest / name)
         shutil.copyfile(PROTOCOL_SRC, dest / "sfumato_protocol.py")
         (dest / "sfumato.py").chmod(0o755)  # GIMP skips plug-ins without the run bit
-        _write_json(dest / "sfumato-config.json", config)
+        # the worker runs `python -m core.worker`, which puts its working folder first on sys.path: the
+        # plug-in's own folder holds nothing that could shadow the installed package (GIMP's might)
+        _write_json(dest / "sfumato-config.json", {**config, "cwd": str(dest)})
         installed.append(dest)
     return installed
 

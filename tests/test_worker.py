@@ -266,3 +266,25 @@ def test_a_silent_client_times_out_and_queued_clients_hear_they_wait(tmp_path, m
             client.request({"op": "shutdown"})
         except Exception:
             pass
+
+
+def test_the_worker_starts_in_the_plugin_folder_not_wherever_gimp_runs(tmp_path, monkeypatch):
+    """`python -m core.worker` imports from its working folder first; a folder named `core` where
+    GIMP was started must not replace the real package (the config used to name the folder under a
+    key the client never read)."""
+    decoy = tmp_path / "gimp-cwd" / "core"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise SystemExit('the decoy core was imported')\n")
+    (decoy / "worker.py").write_text("raise SystemExit('the decoy core was imported')\n")
+    monkeypatch.chdir(decoy.parent)
+    client = _installed_client(tmp_path, monkeypatch)
+    try:
+        cfg = json.loads(open(client.CONFIG).read())
+        assert cfg["cwd"] == os.path.dirname(client.CONFIG)
+        pid = client.request({"op": "ping"})[0]["pid"]
+        assert os.readlink(f"/proc/{pid}/cwd") == cfg["cwd"]
+    finally:
+        try:
+            client.request({"op": "shutdown"})
+        except Exception:
+            pass
