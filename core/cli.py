@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from . import __version__, registry
@@ -45,14 +44,22 @@ def _inpaint_defaults():
     return InpaintOptions()
 
 
+def _batch_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=["png", "jpg", "tif", "webp"],
+                   help="output format for a folder of outputs (default png)")
+    p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a batch)")
+    p.add_argument("--jobs", type=int, default=1, help="processes working at once, each with its share of the cores")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sfumato", description="Neural style transfer and inpainting, offline.")
     p.add_argument("--version", action="version", version=f"sfumato {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("stylize", help="repaint an image in a painting's style")
-    s.add_argument("input", type=Path)
-    s.add_argument("-o", "--output", type=Path, help="output file (default: INPUT_stylized.png)")
+    s.add_argument("input", type=Path, nargs="+", help="image files, folders or globs")
+    s.add_argument("-o", "--output", type=Path,
+                   help="output file; with several inputs a folder, created if missing (default: INPUT_stylized.png)")
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--style", help="built-in style name or index, or a blend NAME:W,NAME:W (see `sfumato styles`)")
     g.add_argument("--style-image", type=Path, help="any picture to use as the style")
@@ -63,11 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mask", type=Path, help="greyscale mask, white = stylize, grey = partial")
     s.add_argument("--device", choices=registry.DEVICES, default="auto")
     s.add_argument("--tile", type=int, default=768, help="tile size for large images (network pixels)")
+    _batch_arguments(s)
 
     ip = sub.add_parser("inpaint", help="fill the masked part of an image with plausible content")
-    ip.add_argument("input", type=Path)
-    ip.add_argument("--mask", type=Path, required=True, help="greyscale mask, white = fill, grey = partial blend")
-    ip.add_argument("-o", "--output", type=Path, help="output file (default: INPUT_filled.png)")
+    ip.add_argument("input", type=Path, nargs="+", help="image files, folders or globs")
+    masks = ip.add_mutually_exclusive_group(required=True)
+    masks.add_argument("--mask", type=Path, help="greyscale mask, white = fill, grey = partial blend")
+    masks.add_argument("--mask-dir", type=Path,
+                       help="a folder of masks: photo a.jpg is filled where MASK_DIR/a.png is white")
+    ip.add_argument("-o", "--output", type=Path,
+                    help="output file; with several inputs a folder, created if missing (default: INPUT_filled.png)")
     ip.add_argument("--model", default=None, help="inpainting model (default: sfumato-inpaint; see `sfumato models`)")
     d = _inpaint_defaults()
     ip.add_argument("--grow", type=int, default=d.grow,
@@ -79,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"0..1: fine texture copied in from the surroundings; grainier fills, a little further "
                          f"from the original (default {d.detail:g})")
     ip.add_argument("--device", choices=registry.DEVICES, default="auto")
+    _batch_arguments(ip)
 
     st = sub.add_parser("styles", help="list the built-in styles")
     st.add_argument("--sheet", type=Path, help="write a contact sheet of every style on one photo")
@@ -102,36 +115,61 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class StylizeFile:
+    """One file of a stylize run (picklable, for --jobs)."""
+
+    def __init__(self, options):
+        self.options = options
+
+    def __call__(self, task) -> str:
+        from .styletransfer import stylize
+        image = read_image(task.source)
+        mask = read_mask(task.mask, (image.shape[1], image.shape[0])) if task.mask else None
+        result = stylize(image, self.options, mask=mask)
+        del image, mask  # large images: free the input before the encoder makes its own copy
+        write_image(task.output, result)
+        return f"{result.shape[1]}x{result.shape[0]}"
+
+
+class InpaintFile:
+    """One file of an inpaint run (picklable, for --jobs)."""
+
+    def __init__(self, options):
+        self.options = options
+
+    def __call__(self, task) -> str:
+        from .inpaint import inpaint
+        image = read_image(task.source)
+        if not task.mask.exists():
+            raise SfumatoError(f"no mask for it (looked for {task.mask})")
+        mask = read_mask(task.mask, (image.shape[1], image.shape[0]))
+        write_image(task.output, inpaint(image, mask, self.options))
+        return f"{image.shape[1]}x{image.shape[0]}"
+
+
 def cmd_stylize(a) -> int:
-    from .styletransfer import StylizeOptions, stylize
-    image = read_image(a.input)
-    mask = read_mask(a.mask, (image.shape[1], image.shape[0])) if a.mask else None
+    from . import batch
+    from .styletransfer import StylizeOptions, check_options, parse_style
     options = StylizeOptions(style=a.style, strength=a.strength, preserve_colors=a.preserve_colors, scale=a.scale,
                              device=a.device, tile=a.tile,
                              style_image=read_image(a.style_image, "style image") if a.style_image else None)
-    output = a.output or a.input.with_name(f"{a.input.stem}_stylized.png")
-    t0 = time.perf_counter()
-    result = stylize(image, options, mask=mask)
-    seconds = time.perf_counter() - t0
-    del image, mask  # large images: free the input before the encoder makes its own copy
-    write_image(output, result)
-    print(f"{a.input} -> {output} ({result.shape[1]}x{result.shape[0]}, {seconds:.2f}s)")
-    return 0
+    check_options(options)
+    if options.style_image is None:
+        parse_style(options.style)  # an unknown style stops here, before the first file
+    tasks, many = batch.plan(a.input, a.output, "stylized", a.format, mask=a.mask)
+    return batch.run(tasks, StylizeFile(options), a.jobs, a.skip_existing, many)
 
 
 def cmd_inpaint(a) -> int:
-    from .inpaint import DEFAULT_MODEL, InpaintOptions, inpaint
-    image = read_image(a.input)
-    mask = read_mask(a.mask, (image.shape[1], image.shape[0]))
+    from . import batch
+    from .inpaint import DEFAULT_MODEL, InpaintOptions, check_inpaint_options
+    from .inpaint_models import load
     options = InpaintOptions(model=a.model or DEFAULT_MODEL, grow=a.grow, feather=a.feather,
-                              detail=a.detail, device=a.device)
-    output = a.output or a.input.with_name(f"{a.input.stem}_filled.png")
-    t0 = time.perf_counter()
-    result = inpaint(image, mask, options)
-    seconds = time.perf_counter() - t0
-    write_image(output, result)
-    print(f"{a.input} -> {output} ({result.shape[1]}x{result.shape[0]}, {seconds:.2f}s)")
-    return 0
+                             detail=a.detail, device=a.device)
+    check_inpaint_options(options)
+    load(options.model, options.device)  # an unknown or broken model stops here, before the first file
+    tasks, many = batch.plan(a.input, a.output, "filled", a.format, mask=a.mask, mask_dir=a.mask_dir)
+    return batch.run(tasks, InpaintFile(options), a.jobs, a.skip_existing, many)
 
 
 def cmd_styles(a) -> int:

@@ -252,6 +252,7 @@ def _new_session(model: ModelInfo, providers: list[str]):
     the optimised graph is saved once next to the user models and loaded as it is afterwards."""
     ort = _ort()
     opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(os.environ.get("SFUMATO_THREADS", 0))  # a batch's share of the cores (0 = all)
     if providers[0] != "CPUExecutionProvider" or "sha256" not in model.entry:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         return ort.InferenceSession(str(model.path), opts, providers=providers)
@@ -262,7 +263,7 @@ def _new_session(model: ModelInfo, providers: list[str]):
             return ort.InferenceSession(str(cached), opts, providers=providers)
         except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt from the model
             cached.unlink(missing_ok=True)
-            opts = ort.SessionOptions()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)

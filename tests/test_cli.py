@@ -196,3 +196,80 @@ def test_inpaint_defaults_are_the_same_everywhere():
     for name, value in (("grow", o.grow), ("feather", o.feather), ("detail", o.detail)):
         declared = re.search(rf'add_(?:int|double)_argument\("{name}",.*?, ([0-9.]+), flags\)', plugin, re.S)
         assert declared and float(declared.group(1)) == value, name
+
+
+# --- many files in one run ----------------------------------------------------------------------
+
+@pytest.fixture
+def folder(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    img = Image.open(SAMPLES / "coffee.jpg").convert("RGB")
+    img.crop((0, 0, 320, 240)).save(src / "a.jpg", quality=95)
+    img.crop((200, 100, 520, 340)).save(src / "b.png")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (src / "notes.txt").write_text("not an image: not an input")
+    return src
+
+
+def test_a_folder_is_stylized_file_by_file_and_a_bad_file_does_not_stop_it(tmp_path, folder):
+    out = tmp_path / "out"
+    r = run_cli("stylize", folder, "-o", out, "--style", "crimson")
+    assert r.returncode == 1, r.stderr  # some failed
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and str(folder / "broken.png") in errors[0]
+    assert "3 files: 2 written, 0 skipped (already there), 1 failed" in r.stdout and "broken.png" in r.stdout
+    single = tmp_path / "single.png"  # the batch gives exactly what one file at a time gives
+    assert run_cli("stylize", folder / "a.jpg", "--style", "crimson", "-o", single).returncode == 0
+    assert np.array_equal(np.asarray(Image.open(single)), np.asarray(Image.open(out / "a.png")))
+
+
+def test_skip_existing_resumes_and_jobs_give_the_same_pixels(tmp_path, folder):
+    (folder / "broken.png").unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"finished earlier")
+    r = run_cli("stylize", folder / "*.*", "-o", out, "--style", "3", "--skip-existing", "--format", "png")
+    assert r.returncode == 0, r.stderr
+    assert (out / "a.png").read_bytes() == b"finished earlier" and "1 written, 1 skipped" in r.stdout
+    parallel = tmp_path / "parallel"
+    r = run_cli("stylize", folder, "-o", parallel, "--style", "3", "--jobs", "2")
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.asarray(Image.open(parallel / "b.png")), np.asarray(Image.open(out / "b.png")))
+
+
+def test_inpaint_pairs_each_photo_with_its_mask_by_name(tmp_path, folder):
+    (folder / "broken.png").unlink()
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    m = np.zeros((240, 320), np.uint8)
+    m[100:140, 100:180] = 255
+    Image.fromarray(m).save(masks / "a.png")  # none for b: that file fails, a is filled
+    out = tmp_path / "filled"
+    r = run_cli("inpaint", folder, "--mask-dir", masks, "-o", out, "--format", "tif")
+    assert r.returncode == 1 and "no mask for it" in r.stderr and str(masks / "b.png") in r.stderr
+    assert [p.name for p in out.iterdir()] == ["a.tif"]
+    filled, src = np.asarray(Image.open(out / "a.tif")), np.asarray(Image.open(folder / "a.jpg"))
+    assert np.array_equal(filled[m == 0], src[m == 0]) and not np.array_equal(filled[m > 0], src[m > 0])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--style", "no-such-style"], "unknown style"),
+    (["--style", "crimson", "--format", "png", "-o", "{tmp}/x", "{tmp}/nothing-here"], "no images found"),
+])
+def test_a_batch_that_cannot_run_stops_before_the_first_file(tmp_path, folder, args, message):
+    args = [str(a).format(tmp=tmp_path) for a in args]
+    (tmp_path / "nothing-here").mkdir()
+    inputs = [] if any("nothing-here" in a for a in args) else [folder]
+    r = run_cli("stylize", *inputs, *args, "-o", tmp_path / "out")
+    assert message in _one_error_line(r)
+    assert not (tmp_path / "out").exists()
+
+
+def test_two_inputs_that_would_overwrite_each_other_are_refused(tmp_path, folder):
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.open(folder / "a.jpg").save(other / "a.png")
+    line = _one_error_line(run_cli("stylize", folder / "a.jpg", other / "a.png", "--style", "3", "-o", tmp_path / "o"))
+    assert "would both be written to" in line

@@ -1,0 +1,157 @@
+"""Many files in one run, with warm models: `sfumato stylize photos/ more/*.jpg -o out/ --style NAME`.
+
+Inputs are files, folders (their images, sorted) and globs (expanded here too, for shells and
+callers that pass them quoted). With more than one input, or a folder, `-o` is a folder (created if
+missing) and each output is OUT/NAME.png (or the --format asked for). Each file is read, processed
+and written on its own: a bad file is one `error: FILE: ...` line and the batch goes on. Outputs are
+written atomically (core.imageio), so `--skip-existing` resumes an interrupted batch exactly where it
+stopped. `--jobs N` runs N processes, each with its own warm sessions and its share of the cores.
+Exit code: 0 when every file succeeded, 1 when some failed (the summary names them), 2 when nothing
+could run (no inputs, an unknown style or model: checked before the first file).
+"""
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .errors import SfumatoError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+FORMATS = ("png", "jpg", "tif", "webp")
+
+
+@dataclass(frozen=True)
+class Task:
+    source: Path
+    output: Path
+    mask: Path | None = None
+
+
+def expand_inputs(items: list[Path]) -> list[Path]:
+    """Files as given, folders as their image files (sorted), globs as the image files they match; each once."""
+    files: list[Path] = []
+    for item in items:
+        if item.is_dir():
+            files += sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif not item.exists() and glob.has_magic(str(item)):
+            files += sorted(Path(p) for p in glob.glob(str(item))
+                            if Path(p).is_file() and Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(item)  # a missing file is reported as that file's error
+    return list(dict.fromkeys(files))
+
+
+def is_batch(items: list[Path], files: list[Path], output: Path | None) -> bool:
+    return len(files) != 1 or any(i.is_dir() for i in items) or (output is not None and output.is_dir())
+
+
+def plan(items: list[Path], output: Path | None, default_suffix: str, fmt: str | None,
+         mask: Path | None = None, mask_dir: Path | None = None) -> tuple[list[Task], bool]:
+    """(tasks, batch?). One input: the output as given (default INPUT_SUFFIX.png). Several: OUT/NAME.EXT."""
+    files = expand_inputs(items)
+    if not files:
+        raise SfumatoError(f"no images found in {', '.join(map(str, items))} "
+                           f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    if mask_dir is not None and not mask_dir.is_dir():
+        raise SfumatoError(f"--mask-dir {mask_dir} is not a folder")
+    batch = is_batch(items, files, output)
+    ext = f".{fmt}" if fmt else ".png"
+    tasks, seen = [], {}
+    for f in files:
+        if not batch:
+            out = output or f.with_name(f"{f.stem}_{default_suffix}{ext}")
+        else:
+            out = (output / f"{f.stem}{ext}") if output else f.with_name(f"{f.stem}_{default_suffix}{ext}")
+        if out in seen:
+            raise SfumatoError(f"{seen[out]} and {f} would both be written to {out}; rename one or use separate runs")
+        seen[out] = f
+        tasks.append(Task(f, out, _mask_for(f, mask, mask_dir)))
+    return tasks, batch
+
+
+def _mask_for(source: Path, mask: Path | None, mask_dir: Path | None) -> Path | None:
+    if mask_dir is None:
+        return mask
+    for ext in (".png", ".tif", ".tiff", ".bmp", ".webp", ".jpg", ".jpeg"):
+        candidate = mask_dir / f"{source.stem}{ext}"
+        if candidate.exists():
+            return candidate
+    return mask_dir / f"{source.stem}.png"  # missing: reported as this file's error
+
+
+def run(tasks: list[Task], process: Callable[[Task], str], jobs: int = 1, skip_existing: bool = False,
+        batch: bool = True) -> int:
+    """Process every task; returns the exit code (0 all written, 1 some failed)."""
+    todo = [t for t in tasks if not (skip_existing and t.output.exists())]
+    skipped = len(tasks) - len(todo)
+    if batch and todo and todo[0].output.parent != todo[0].source.parent:
+        todo[0].output.parent.mkdir(parents=True, exist_ok=True)
+    failed: list[tuple[Task, str]] = []
+    t0 = time.perf_counter()
+    if not batch:  # one file: the classic one-line report
+        for task in todo:
+            start = time.perf_counter()
+            size = process(task)
+            print(f"{task.source} -> {task.output} ({size}, {time.perf_counter() - start:.2f}s)")
+        return 0
+    from tqdm import tqdm
+    bar = tqdm(total=len(todo), unit="file", file=sys.stderr, disable=None, dynamic_ncols=True)
+    try:
+        for task, error in _results(todo, process, jobs):
+            if error is not None:
+                failed.append((task, error))
+                bar.write(f"error: {task.source}: {error}", file=sys.stderr)
+            bar.update(1)
+    finally:
+        bar.close()
+    done = len(todo) - len(failed)
+    summary = (f"{len(tasks)} files: {done} written, {skipped} skipped (already there), {len(failed)} failed "
+               f"in {time.perf_counter() - t0:.1f}s")
+    if failed:
+        names = ", ".join(str(t.source) for t, _ in failed[:10]) + (" ..." if len(failed) > 10 else "")
+        summary += f": {names}"
+    print(summary)
+    return 1 if failed else 0
+
+
+def _attempt(process: Callable[[Task], str], task: Task) -> tuple[Task, str | None]:
+    try:
+        process(task)
+        return task, None
+    except SfumatoError as exc:
+        return task, str(exc)
+    except MemoryError:
+        return task, "not enough memory for this image; try --jobs 1 or a smaller image"
+
+
+def _results(todo: list[Task], process, jobs: int):
+    if jobs <= 1 or len(todo) <= 1:
+        for task in todo:
+            yield _attempt(process, task)
+        return
+    import multiprocessing
+    jobs = min(jobs, len(todo))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    # spawn, not fork: onnxruntime's thread pools do not survive a fork; each process warms its own sessions
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(jobs, initializer=_init_process, initargs=(threads,)) as pool:
+        yield from pool.imap(_Attempt(process), todo)
+
+
+def _init_process(threads: int) -> None:
+    os.environ["SFUMATO_THREADS"] = str(threads)  # read by core.registry when it starts a session
+
+
+class _Attempt:
+    """A picklable `_attempt(process, task)` for the process pool."""
+
+    def __init__(self, process):
+        self.process = process
+
+    def __call__(self, task: Task):
+        return _attempt(self.process, task)
