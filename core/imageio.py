@@ -3,6 +3,7 @@ SfumatoError naming the file and the problem; writes go to a temporary name and 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import tempfile
 import warnings
@@ -12,6 +13,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import SfumatoError
+
+# Pillow logs decoder complaints (a damaged TIFF's tags...) at ERROR, which Python prints to stderr when
+# no handler is set: the one `error:` line says what counts
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 MIN_SIDE = 32
 MAX_PIXELS = 16384 * 16384  # 268 MP; larger headers are refused as decompression bombs
@@ -47,7 +52,9 @@ def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise SfumatoError(f"{what} {path} declares a size over the {MAX_PIXELS // 1_000_000} MP limit "
                            "(a decompression bomb?); downscale it first") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except MemoryError:
+        raise SfumatoError(f"{what} {path} is too large to decode in the memory available") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file can break a decoder in any way (TypeError, IndexError...)
         reason = "is truncated" if "truncated" in str(exc) else f"is not a readable image ({exc})"
         raise SfumatoError(f"{what} {path} {reason}; re-export it as PNG or JPEG") from None
     check_size(arr.shape[1], arr.shape[0], f"{what} {path}")
@@ -124,6 +131,8 @@ def _fit_to_format(img: Image.Image, fmt: str, name: str) -> Image.Image:
     probe, so it follows whatever the installed Pillow can write."""
     if fmt not in Image.SAVE:
         raise SfumatoError(f"{name}: Pillow cannot write {fmt} files; use .png, .tif, .jpg or .webp")
+    if fmt in ("ICO", "ICNS"):  # icon files hold fixed icon sizes, not the picture's
+        raise SfumatoError(f"{name}: {fmt} files cannot keep the picture's size; use .png, .tif, .jpg or .webp")
 
     def writable(candidate: Image.Image) -> bool:
         try:
