@@ -62,9 +62,7 @@ def install(gimp_dir: Path | None = None, idle_timeout: int = 600) -> list[Path]
             shutil.copyfile(PLUGIN_SRC / name, dest / name)
         shutil.copyfile(PROTOCOL_SRC, dest / "sfumato_protocol.py")
         (dest / "sfumato.py").chmod(0o755)  # GIMP skips plug-ins without the run bit
-        # the worker runs `python -m core.worker`, which puts its working folder first on sys.path: the
-        # plug-in's own folder holds nothing that could shadow the installed package (GIMP's might)
-        _write_json(dest / "sfumato-config.json", {**config, "cwd": str(dest)})
+        _write_json(dest / "sfumato-config.json", config)
         installed.append(dest)
     return installed
 

@@ -39,9 +39,11 @@ def start_worker(config):
         raise WorkerError("The Sfumato environment (%s) is missing. Run `sfumato gimp install` again from it."
                           % python)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}  # not GIMP's Python paths
+    # `python -m core.worker` puts its working folder first on sys.path: this plug-in's own folder holds
+    # nothing that could shadow the installed package (the folder GIMP was started in might)
     with open(log_path(), "ab") as log:
         subprocess.Popen([python, "-m", "core.worker", "--idle-timeout", str(config.get("idle_timeout", 600))],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=config.get("cwd") or None,
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=HERE,
                          start_new_session=True, close_fds=True)
 
 
