@@ -156,8 +156,33 @@ def cmd_stylize(a) -> int:
     check_options(options)
     if options.style_image is None:
         parse_style(options.style)  # an unknown style stops here, before the first file
+    from .video import is_video
+    if len(a.input) == 1 and is_video(a.input[0]):
+        return _stylize_video(a, options)
     tasks, many = batch.plan(a.input, a.output, "stylized", a.format, mask=a.mask)
     return batch.run(tasks, StylizeFile(options), a.jobs, a.skip_existing, many)
+
+
+def _stylize_video(a, options) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from .video import is_video, stylize_video
+    src = a.input[0]
+    dst = a.output or src.with_name(f"{src.stem}_stylized{src.suffix}")
+    if a.mask:
+        raise SfumatoError("--mask is for pictures; a video is stylized whole")
+    if not is_video(dst):
+        raise SfumatoError(f"the output of a video must be a video too (.mp4, .mov, .mkv, .webm), not {dst.name!r}")
+    t0 = time.perf_counter()
+    with tqdm(unit="frame", file=sys.stderr, disable=None, dynamic_ncols=True) as bar:
+        def on_frame(done, total):
+            bar.total = total or None
+            bar.update(done - bar.n)
+        frames = stylize_video(src, dst, options, on_frame=on_frame)
+    print(f"{src} -> {dst} ({frames} frames, {time.perf_counter() - t0:.1f}s)")
+    return 0
 
 
 def cmd_inpaint(a) -> int:

@@ -15,7 +15,7 @@ from . import registry
 from .errors import SfumatoError
 from .job import Job
 from .pixels import from_float, keep_colours, resize, split_channels, to_float, to_planar
-from .tiling import stylize_tiled
+from .tiling import SharedStats, stylize_tiled
 
 STYLE_TABLE = "styles"  # the style table model; a user model of this name (with their own styles) replaces it
 PREDICTOR_SIZE = 256
@@ -129,12 +129,13 @@ def check_options(o: StylizeOptions) -> None:
 
 
 def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None = None,
-            out: np.ndarray | None = None, job: Job | None = None) -> np.ndarray:
+            out: np.ndarray | None = None, job: Job | None = None, shared: SharedStats | None = None) -> np.ndarray:
     """Stylize an H x W[x C] image array (uint8, uint16 or float; grey, RGB or with alpha).
 
     Returns an array of the same shape and dtype (written into `out` when given). Alpha is copied;
     where `mask` (H x W float 0..1) is 0 the input pixels are returned bit for bit, grey values blend.
-    `job` (optional) receives progress and can cancel.
+    `job` (optional) receives progress and can cancel. `shared`: the frames of a clip share their
+    normalisation statistics through it (core/video.py).
     """
     check_options(options)
     colour, alpha = split_channels(image)
@@ -183,5 +184,6 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
         if job is not None:
             job.progress(y1 / h)
 
-    stylize_tiled(net, colour, emit, scale=options.scale, tile=options.tile, stats_side=options.stats_side)
+    stylize_tiled(net, colour, emit, scale=options.scale, tile=options.tile, stats_side=options.stats_side,
+                  shared=shared)
     return out

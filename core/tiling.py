@@ -51,20 +51,40 @@ def downscaled(source: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return resize(to_float(source), size)
 
 
+class SharedStats:
+    """Normalisation statistics shared by the frames of a clip: a slow moving average of each frame's
+    own, so the look does not jump with every frame's content (per-frame statistics flicker)."""
+
+    def __init__(self, smoothing: float = 0.1):
+        self.smoothing = smoothing
+        self.value: np.ndarray | None = None
+
+    def observe(self, own: np.ndarray) -> None:
+        s = self.smoothing
+        self.value = own.copy() if self.value is None else (1.0 - s) * self.value + s * own
+
+
 def stylize_tiled(net: StatsNet, source: np.ndarray, emit: Callable[[int, int, np.ndarray], None], *,
                   scale: float = 1.0, tile: int = 1024, overlap: int = 64, margin: int = 64,
-                  stats_side: int = 1024, single_pass_pixels: int = 2048 * 2048) -> None:
+                  stats_side: int = 1024, single_pass_pixels: int = 2048 * 2048,
+                  shared: SharedStats | None = None) -> None:
     """Stylize `source` (H x W x 3, any storage dtype). The network runs at the image size / `scale`.
-    `emit(y0, y1, rows)` receives finished output rows (float32, image resolution) top to bottom."""
+    `emit(y0, y1, rows)` receives finished output rows (float32, image resolution) top to bottom.
+    `shared`: statistics carried over from earlier frames (they are used, then updated)."""
     h, w = source.shape[:2]
     net_w, net_h = max(1, round(w / scale)), max(1, round(h / scale))
     if scale == 1.0 and h * w <= single_pass_pixels:
-        out, _ = net.run(source)  # the adapter converts storage pixels and layout in one pass
+        out, own = net.run(source, None if shared is None else shared.value)  # the adapter converts pixels and layout
+        if shared is not None:
+            shared.observe(own)
         emit(0, h, out)
         return
 
     f = min(1.0, stats_side / max(net_w, net_h))
     _, stats = net.run(downscaled(source, (max(32, round(net_w * f)), max(32, round(net_h * f)))))
+    if shared is not None:
+        shared.observe(stats)
+        stats = shared.value
 
     # tile geometry in image pixels (multiples of 4 keep the nets' stride-4 grid aligned at scale 1)
     def img_px(n: int) -> int:

@@ -1,0 +1,64 @@
+"""Video in, video out: same size, frame count, frame rate and duration, audio copied, frames stylized."""
+import fractions
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")  # the [video] extra; CI installs it with the test extra
+
+from tests.conftest import run_cli  # noqa: E402
+
+
+def _clip(path, frames=12, w=160, h=96, fps=12):
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        a = out.add_stream("aac", rate=16000)
+        rng = np.random.default_rng(0)
+        base = rng.integers(0, 255, (h, w + frames, 3), dtype=np.uint8)
+        for t in range(frames):
+            for p in v.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, t:t + w]), format="rgb24")):
+                out.mux(p)
+        samples = 16000 * frames // fps
+        tone = (0.2 * np.sin(np.arange(samples) / 10)).astype(np.float32)[None]
+        for i in range(0, samples, 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, i:i + 1024]), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i
+            for p in a.encode(frame):
+                out.mux(p)
+        for s in (v, a):
+            for p in s.encode():
+                out.mux(p)
+
+
+def _describe(path):
+    with av.open(str(path)) as f:
+        v = f.streams.video[0]
+        frames = [fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)]
+        return {"size": (v.codec_context.width, v.codec_context.height), "rate": v.average_rate,
+                "frames": len(frames), "audio": len(f.streams.audio), "duration": float(f.duration or 0) / 1e6}, frames
+
+
+def test_a_clip_is_stylized_frame_by_frame_with_its_timing_and_audio(tmp_path):
+    src, dst = tmp_path / "clip.mp4", tmp_path / "out.mp4"
+    _clip(src)
+    r = run_cli("stylize", src, "--style", "crimson", "-o", dst)
+    assert r.returncode == 0, r.stderr
+    assert "12 frames" in r.stdout
+    a, fa = _describe(src)
+    b, fb = _describe(dst)
+    assert b["size"] == a["size"] and b["frames"] == a["frames"] == 12 and b["audio"] == 1
+    assert b["rate"] == a["rate"] == fractions.Fraction(12) and abs(b["duration"] - a["duration"]) < 0.1
+    assert np.abs(fb[5].astype(float) - fa[5]).mean() > 20  # stylized, not copied
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".sfumato-")] == []
+
+
+def test_video_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all")
+    r = run_cli("stylize", bad, "--style", "crimson", "-o", tmp_path / "out.mp4")
+    assert r.returncode == 2 and r.stderr.startswith("error: video") and len(r.stderr.strip().splitlines()) == 1
+    _clip(tmp_path / "ok.mp4", frames=2)
+    r = run_cli("stylize", tmp_path / "ok.mp4", "--style", "crimson", "-o", tmp_path / "out.png")
+    assert r.returncode == 2 and "must be a video too" in r.stderr
+    assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.png").exists()
