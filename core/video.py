@@ -2,10 +2,11 @@
 
 Frames are decoded and encoded as a stream (PyAV), so memory stays bounded by a few frames whatever
 the clip's length; the output has the input's size, frame rate and timestamps, and the audio is
-copied unchanged. Each frame normalising with its own statistics makes the look jump from frame to
-frame (flicker): the frames share them instead, as a slow moving average of every frame's own
-(core.tiling.SharedStats), so the style follows a scene change within a few dozen frames but not
-the small changes between two frames. bench/bench_video.py measures the flicker.
+copied unchanged. Against flicker: the frames share their normalisation statistics, a slow moving
+average of every frame's own (core.tiling.SharedStats), so the style follows a scene change within a
+few dozen frames but not each frame's content; and since a style network amplifies small input
+changes (noise), each frame keeps part of the previous stylized frame, moved with the camera, where
+the input did not change (TemporalFilter). bench/bench_video.py measures the flicker.
 """
 from __future__ import annotations
 
@@ -22,6 +23,54 @@ from .tiling import SharedStats
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 SMOOTHING = 0.1  # weight of each new frame's statistics in the shared ones
+TEMPORAL = 0.6   # how much of the previous output is kept where the input did not change
+CHANGE = 8.0     # /255: a change of the input this large (after the camera's motion) lets the new frame through
+
+
+def global_shift(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
+    """The whole-pixel (dy, dx) that best maps frame a onto frame b (phase correlation): a pan or a
+    shake, the motion most shots have."""
+    ga, gb = a.mean(axis=2), b.mean(axis=2)
+    spectrum = np.fft.rfft2(gb - gb.mean()) * np.conj(np.fft.rfft2(ga - ga.mean()))
+    r = np.fft.irfft2(spectrum / (np.abs(spectrum) + 1e-9), s=ga.shape)
+    dy, dx = np.unravel_index(int(np.argmax(r)), r.shape)
+    h, w = ga.shape
+    return int(dy - h if dy > h // 2 else dy), int(dx - w if dx > w // 2 else dx)
+
+
+def _moved(x: np.ndarray, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray]:
+    """x shifted by (dy, dx), and where the shifted picture has content."""
+    out, valid = np.zeros_like(x), np.zeros(x.shape[:2], bool)
+    h, w = x.shape[:2]
+    if abs(dy) >= h or abs(dx) >= w:
+        return out, valid
+    src_y, dst_y = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    src_x, dst_x = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[dst_y, dst_x], valid[dst_y, dst_x] = x[src_y, src_x], True
+    return out, valid
+
+
+class TemporalFilter:
+    """Small input changes (sensor noise, compression) are amplified by a style network into visible
+    flicker. Each stylized frame keeps `amount` of the previous one, moved with the camera, wherever
+    the input itself did not change beyond `change`; where it did (motion, a new scene), the new frame
+    shows as it is, so nothing smears."""
+
+    def __init__(self, amount: float = TEMPORAL, change: float = CHANGE):
+        self.amount, self.change = amount, change
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, frame: np.ndarray, styled: np.ndarray) -> np.ndarray:
+        inp, out = frame.astype(np.float32), styled.astype(np.float32)
+        if self.previous is not None and self.amount > 0:
+            prev_in, prev_out = self.previous
+            dy, dx = global_shift(prev_in, inp)
+            moved_in, valid = _moved(prev_in, dy, dx)
+            moved_out, _ = _moved(prev_out, dy, dx)
+            same = np.exp(-(np.abs(inp - moved_in).mean(axis=2) / self.change) ** 2) * valid
+            out += (self.amount * same)[..., None] * (moved_out - out)
+        self.previous = inp, out
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def is_video(path: Path) -> bool:
@@ -37,7 +86,7 @@ def _av():
 
 
 def stylize_video(src: Path, dst: Path, options: StylizeOptions, smoothing: float = SMOOTHING,
-                  on_frame: Callable[[int, int], None] | None = None) -> int:
+                  temporal: float = TEMPORAL, on_frame: Callable[[int, int], None] | None = None) -> int:
     """Stylize every frame of `src` into `dst` (written under a temporary name, then renamed).
     Returns the number of frames. on_frame(done, total) follows progress (total 0 when unknown)."""
     av = _av()
@@ -58,7 +107,7 @@ def stylize_video(src: Path, dst: Path, options: StylizeOptions, smoothing: floa
             vin = source.streams.video[0]
             vin.thread_type = "AUTO"
             ain = source.streams.audio[0] if source.streams.audio else None
-            frames = _transcode(av, source, vin, ain, Path(tmp), options, smoothing, on_frame)
+            frames = _transcode(av, source, vin, ain, Path(tmp), options, smoothing, temporal, on_frame)
         os.replace(tmp, dst)
         return frames
     except av.error.FFmpegError as exc:
@@ -68,8 +117,8 @@ def stylize_video(src: Path, dst: Path, options: StylizeOptions, smoothing: floa
             os.unlink(tmp)
 
 
-def _transcode(av, source, vin, ain, tmp: Path, options, smoothing, on_frame) -> int:
-    shared = SharedStats(smoothing)
+def _transcode(av, source, vin, ain, tmp: Path, options, smoothing, temporal, on_frame) -> int:
+    shared, steady = SharedStats(smoothing), TemporalFilter(temporal)
     total = vin.frames or 0
     with av.open(str(tmp), "w") as out:
         rate = vin.average_rate or vin.guessed_rate or 25
@@ -89,7 +138,8 @@ def _transcode(av, source, vin, ain, tmp: Path, options, smoothing, on_frame) ->
                 continue
             for frame in packet.decode():
                 rgb = frame.to_ndarray(format="rgb24")[:vout.height, :vout.width]
-                styled = stylize(np.ascontiguousarray(rgb), options, shared=shared)
+                rgb = np.ascontiguousarray(rgb)
+                styled = steady(rgb, stylize(rgb, options, shared=shared))
                 new = av.VideoFrame.from_ndarray(styled, format="rgb24")
                 new.pts, new.time_base = frame.pts, frame.time_base
                 for p in vout.encode(new):

@@ -62,3 +62,19 @@ def test_video_errors_are_one_line(tmp_path):
     r = run_cli("stylize", tmp_path / "ok.mp4", "--style", "crimson", "-o", tmp_path / "out.png")
     assert r.returncode == 2 and "must be a video too" in r.stderr
     assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.png").exists()
+
+
+def test_the_temporal_filter_steadies_noise_and_lets_real_changes_through():
+    from core.video import TemporalFilter, global_shift
+    rng = np.random.default_rng(1)
+    scene = rng.integers(0, 255, (64, 96 + 8, 3)).astype(np.float32)
+    frames = [np.clip(scene[:, t:t + 96] + rng.normal(0, 2, (64, 96, 3)), 0, 255).astype(np.uint8) for t in range(6)]
+    assert global_shift(frames[0].astype(np.float32), frames[1].astype(np.float32)) == (0, -1)  # a pan to the left
+    noisy_style = [np.clip(f.astype(float) + rng.normal(0, 12, f.shape), 0, 255).astype(np.uint8) for f in frames]
+    steady = TemporalFilter()
+    out = [steady(f, s) for f, s in zip(frames, noisy_style)]
+    jitter = lambda xs: np.mean([np.abs(b[:, :-1].astype(float) - a[:, 1:]).mean() for a, b in zip(xs, xs[1:])])  # noqa: E731
+    assert jitter(out) < 0.7 * jitter(noisy_style)
+    cut = rng.integers(0, 255, (64, 96, 3)).astype(np.uint8)  # a new scene: shown as it is, no ghost of the old one
+    styled_cut = cut.copy()
+    assert np.abs(steady(cut, styled_cut).astype(float) - styled_cut).mean() < 1.0
