@@ -96,28 +96,32 @@ def parse_variant(text: str) -> InpaintOptions:
     return replace(InpaintOptions(), **fields)
 
 
-def candidate_model(path: Path) -> str:
-    """Register an ONNX file (same convention as the shipped model) as 'candidate' in a throwaway user
-    folder, so it runs through exactly the same pipeline as the shipped one."""
+def register_models(files: dict[str, Path]) -> None:
+    """Register ONNX files (same convention as the shipped model) under the given names in a
+    throwaway user folder, so they run through exactly the same pipeline as the shipped one."""
     from core import registry
     home = Path(tempfile.mkdtemp(prefix="sfumato-bench-"))
     (home / "models").mkdir()
-    shutil.copy(path, home / "models" / "candidate.onnx")
-    entry = dict(registry.get_model("sfumato-inpaint").entry, file="candidate.onnx",
-                 sha256=registry.sha256_file(home / "models" / "candidate.onnx"))
-    (home / "models" / "manifest.json").write_text(json.dumps({"models": {"candidate": entry}}))
+    entries = {}
+    for name, path in files.items():
+        shutil.copy(path, home / "models" / f"{name}.onnx")
+        entries[name] = dict(registry.get_model("sfumato-inpaint").entry, file=f"{name}.onnx",
+                             sha256=registry.sha256_file(home / "models" / f"{name}.onnx"))
+    (home / "models" / "manifest.json").write_text(json.dumps({"models": entries}))
     os.environ["SFUMATO_HOME"] = str(home)
-    return "candidate"
 
 
 def methods(args) -> dict:
+    register_models({name: path for name, path in (("candidate", args.candidate), ("previous", args.previous)) if path})
     found = {"sfumato": sfumato(InpaintOptions())}
     for text in args.variant:
         found[f"sfumato {text}"] = sfumato(parse_variant(text))
     if args.candidate:
-        found["candidate"] = sfumato(InpaintOptions(model=candidate_model(args.candidate)))
+        found["candidate"] = sfumato(InpaintOptions(model="candidate"))
         for text in args.variant:
             found[f"candidate {text}"] = sfumato(replace(parse_variant(text), model="candidate"))
+    if args.previous:
+        found["sfumato, previous model"] = sfumato(InpaintOptions(model="previous"))
     found["harmonic prior"] = prior
     try:
         import cv2
@@ -274,12 +278,40 @@ def report(title: str, table: dict, target_of: str) -> dict:
             ratio = np.median(np.array(table[kind][n])[:, 3]) / max(np.median(ref[:, 3]), 1e-9)
             cells.append(f"{n}: {d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(len(d)):.2f} dB, perceptual x{ratio:.2f}")
         print(f"  {kind} vs {ref_name} (paired over {len(ref)} masks): " + "; ".join(cells))
-        shipped = s["medians"].get("sfumato") if target_of != "sfumato" else None
+        s["paired"] = f"vs {ref_name}, paired over {len(ref)} masks: " + "; ".join(cells)
+        # the perceptual target: below the model that is shipped now (or was, before this one)
+        shipped = s["medians"].get("sfumato, previous model") or (s["medians"]["sfumato"] if target_of != "sfumato" else None)
         missed = targets(kind, s["medians"][target_of], best, shipped)
         s["best_classical"] = {m: list(v) for m, v in best.items()}
         s["targets_missed"] = missed
         print(f"  {kind} targets for {target_of}: " + ("met" if not missed else "MISSED: " + "; ".join(missed)))
     return summary
+
+
+def markdown(results: dict) -> str:
+    """The README's tables, from the bench's own numbers: one per mask family and resolution."""
+    parts = []
+    for key, table in results.items():
+        if not isinstance(table, dict) or not table:
+            continue
+        family, size = key.split("-")
+        names = list(next(iter(table.values()))["medians"])
+        kinds = list(table)
+        parts.append(f"**{family} masks, {'384 px' if size == '384' else 'full size'}** "
+                     f"({table[kinds[0]]['n']} masks per kind): PSNR dB / SSIM / gradient ratio / perceptual distance\n")
+        parts.append("| mask | " + " | ".join(names) + " |")
+        parts.append("|---" * (len(names) + 1) + "|")
+        for kind in kinds:
+            meds = table[kind]["medians"]
+            cells = [f"{m['psnr']:.2f} / {m['ssim']:.3f} / {m['grad']:.2f} / {m['perc']:.3f}" for m in meds.values()]
+            parts.append(f"| {kind} | " + " | ".join(cells) + " |")
+        parts.append("")
+        for kind in kinds:
+            missed = table[kind].get("targets_missed")
+            gains = table[kind].get("paired", "")
+            parts.append(f"- {kind}: {gains}; targets " + ("met" if not missed else "missed: " + "; ".join(missed)))
+        parts.append("")
+    return "\n".join(parts)
 
 
 def speed_12mp(runs: int = 3) -> float:
@@ -331,11 +363,13 @@ def main() -> None:
     ap.add_argument("--small-photos", type=int, default=0, help="photos scored at 384 px (0 = all)")
     ap.add_argument("--variant", action="append", default=[],
                     help="another setting to score beside the defaults, e.g. grow=0,detail=0 (repeatable)")
-    ap.add_argument("--candidate", type=Path, help="an ONNX of the shipped convention to score beside it")
+    ap.add_argument("--candidate", type=Path, help="an ONNX of the shipped convention to score beside it (targets: its)")
+    ap.add_argument("--previous", type=Path, help="the model shipped before this one, shown beside it")
     ap.add_argument("--matchpatch", action="store_true", help="also G'MIC inpaint_matchpatch (slow)")
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--out", type=Path, help="picture grid of object removals at full size")
     ap.add_argument("--json", type=Path, help="write every median and target here")
+    ap.add_argument("--markdown", type=Path, help="write the README's tables here")
     args = ap.parse_args()
     folder = args.photos or default_photos()
     found = methods(args)
@@ -357,6 +391,9 @@ def main() -> None:
         print(f"12 MP photo, one 5% region, defaults, whole call: {results['speed_12mp_s']:.2f} s (median of 3)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+    if args.markdown:
+        args.markdown.write_text(markdown(results))
+        print(f"tables -> {args.markdown}")
     if args.out and grid:
         save_grid([spoon_row(found)] + grid, list(found), args.out)
 
