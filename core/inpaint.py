@@ -87,6 +87,23 @@ def region_boxes(grown: np.ndarray, context: float, min_margin: int) -> list[tup
     return boxes
 
 
+# A thin region (a scratch, specks) is filled at full resolution even when its crop is large: its fill
+# comes from the pixels right beside it, which shrinking would blur. Thick ones shrink to the working
+# size, where their holes are nearer the size the network was trained on.
+THIN = 128            # px of thickness up to which a region is not shrunk for its size
+MAX_CROP_SIDE = 1536  # px: the largest crop the network runs on (its time and memory grow with the area)
+
+
+def working_scale(region: np.ndarray, work_size: int) -> float:
+    """The scale at which a region's crop is filled (1 = full resolution)."""
+    side = max(region.shape)
+    by_size = min(1.0, work_size / side)
+    if by_size == 1.0:
+        return 1.0
+    thickness = 2 * float(ndimage.distance_transform_edt(region).max())
+    return max(by_size, min(1.0, MAX_CROP_SIDE / side, THIN / max(thickness, 1.0)))
+
+
 MAX_REGIONS = 16  # more separate regions than this (dust, a noisy mask) are filled in groups of neighbours
 
 
@@ -128,7 +145,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
         crop = to_float(colour[ys, xs])
         unknown = grown[ys, xs]  # every hole in the crop, not just this region: holes are not context
         ch, cw = region.shape
-        f = min(1.0, model.work_size / max(ch, cw))
+        f = working_scale(region, model.work_size)
         if f < 1.0:  # large region: fill at the model's working size, then scale back
             size = (max(16, round(cw * f)), max(16, round(ch * f)))
             small_hole = resize(unknown.astype(np.float32), size, smooth=False) > 0.01

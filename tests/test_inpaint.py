@@ -375,3 +375,18 @@ def test_a_mask_of_thousands_of_specks_is_filled_in_a_few_model_runs(photo, monk
     from core.inpaint import MAX_REGIONS
     assert 0 < len(runs) <= MAX_REGIONS
     assert (out[mask > 0] != photo[mask > 0]).any(axis=-1).mean() > 0.5 and np.array_equal(out[mask == 0], photo[mask == 0])
+
+
+def test_thin_regions_are_filled_at_full_resolution_thick_ones_at_the_working_size():
+    """A scratch across a large photo is filled from the pixels right beside it: shrinking its crop
+    to the working size would blur exactly those. A large hole shrinks as before."""
+    from core.inpaint import MAX_CROP_SIDE, working_scale
+    scratch = np.zeros((700, 1200), bool)
+    scratch[300:310, 50:1150] = True
+    assert working_scale(scratch, 512) == 1.0
+    box = np.zeros((700, 1200), bool)
+    box[100:600, 200:1000] = True
+    assert working_scale(box, 512) == pytest.approx(512 / 1200)
+    long_scratch = np.zeros((100, 4000), bool)
+    long_scratch[40:48] = True  # even a thin region's crop is bounded, for time and memory
+    assert working_scale(long_scratch, 512) == pytest.approx(MAX_CROP_SIDE / 4000)
