@@ -112,7 +112,8 @@ def register_models(files: dict[str, Path]) -> None:
 
 
 def methods(args) -> dict:
-    register_models({name: path for name, path in (("candidate", args.candidate), ("previous", args.previous)) if path})
+    register_models({name: path for name, path in (("candidate", args.candidate), ("previous", args.previous),
+                                                   ("experiment", args.experiment)) if path})
     found = {"sfumato": sfumato(InpaintOptions())}
     for text in args.variant:
         found[f"sfumato {text}"] = sfumato(parse_variant(text))
@@ -122,6 +123,8 @@ def methods(args) -> dict:
             found[f"candidate {text}"] = sfumato(replace(parse_variant(text), model="candidate"))
     if args.previous:
         found["sfumato, previous model"] = sfumato(InpaintOptions(model="previous"))
+    if args.experiment:
+        found["experiment (not shipped)"] = sfumato(InpaintOptions(model="experiment"))
     found["harmonic prior"] = prior
     try:
         import cv2
@@ -139,7 +142,7 @@ def methods(args) -> dict:
 
 
 def ours(name: str) -> bool:
-    return name.startswith(("sfumato", "candidate"))
+    return name.startswith(("sfumato", "candidate", "experiment"))
 
 
 def classical(name: str) -> bool:
@@ -365,6 +368,7 @@ def main() -> None:
                     help="another setting to score beside the defaults, e.g. grow=0,detail=0 (repeatable)")
     ap.add_argument("--candidate", type=Path, help="an ONNX of the shipped convention to score beside it (targets: its)")
     ap.add_argument("--previous", type=Path, help="the model shipped before this one, shown beside it")
+    ap.add_argument("--experiment", type=Path, help="a model tried and not shipped, shown beside it (targets stay the shipped one's)")
     ap.add_argument("--matchpatch", action="store_true", help="also G'MIC inpaint_matchpatch (slow)")
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--out", type=Path, help="picture grid of object removals at full size")
