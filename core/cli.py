@@ -45,7 +45,8 @@ def _inpaint_defaults():
 
 
 def _batch_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=["png", "jpg", "tif", "webp"],
+    from .batch import FORMATS  # standard library only: the parser stays light
+    p.add_argument("--format", choices=FORMATS,
                    help="output format for a folder of outputs (default png)")
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a batch)")
     p.add_argument("--jobs", type=int, default=1, help="processes working at once, each with its share of the cores")
