@@ -50,6 +50,10 @@ def _batch_arguments(p: argparse.ArgumentParser) -> None:
                    help="output format for a folder of outputs (default png)")
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a batch)")
     p.add_argument("--jobs", type=int, default=1, help="processes working at once, each with its share of the cores")
+    p.add_argument("--server", metavar="URL", help="run on a `sfumato serve` server (e.g. http://gpu-box:8765) "
+                                                   "instead of here; same options, same result")
+    p.add_argument("--token-file", type=Path, help="the server's token (default: $SFUMATO_TOKEN, or the token a "
+                                                   "server on this machine keeps)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,33 +114,63 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="versions, providers, and whether CUDA really works")
 
+    sv = sub.add_parser("serve", help="serve the models over HTTP on Ray Serve, for many users (needs sfumato[serve])")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8765)
+    sv.add_argument("--token-file", type=Path,
+                    help="file holding the token clients must send (required off loopback; default on loopback: "
+                         "one made once in the user folder)")
+    sv.add_argument("--device", choices=registry.DEVICES, default="auto")
+    sv.add_argument("--replicas", type=int, default=1, help="copies of the models serving at once (default 1)")
+    sv.add_argument("--threads", type=int, default=0, help="onnxruntime threads per replica (default: all cores)")
+    sv.add_argument("--gpus-per-replica", type=float, default=0.0,
+                    help="fraction of a GPU each replica reserves (default with --device cuda: 1/replicas)")
+    sv.add_argument("--address", help="join this Ray cluster (auto, ray://HOST:10001) instead of starting one")
+    sv.add_argument("--max-queue", type=int, default=16, help="jobs a replica holds before answering 503 (default 16)")
+    sv.add_argument("--max-per-client", type=int, default=4, help="of those, from one client address (default 4)")
+    sv.add_argument("--max-body-mb", type=int, default=512, help="request size limit in MB (default 512)")
+
     gp = sub.add_parser("gimp", help="install, remove or check the GIMP 3 plug-in")
     gp.add_argument("action", choices=["install", "uninstall", "status"])
     gp.add_argument("--gimp-dir", type=Path, help="a GIMP 3 profile folder (default: every one found)")
+    gp.add_argument("--server", metavar="URL", help="install: send the plug-in's jobs to this `sfumato serve` "
+                                                    "instead of a local worker")
+    gp.add_argument("--token-file", type=Path, help="install --server: the server's token")
     return p
 
 
-class StylizeFile:
-    """One file of a stylize run (picklable, for --jobs)."""
+def _remote(a):
+    """The server client of --server, or None to run here."""
+    if not a.server:
+        return None
+    from .remote import Remote, client_token
+    return Remote(a.server, client_token(a.token_file))
 
-    def __init__(self, options):
-        self.options = options
+
+class StylizeFile:
+    """One file of a stylize run (picklable, for --jobs), here or on a server."""
+
+    def __init__(self, options, remote=None):
+        self.options, self.remote = options, remote
 
     def __call__(self, task) -> str:
         from .styletransfer import stylize
         image = read_image(task.source)
         mask = read_mask(task.mask, (image.shape[1], image.shape[0])) if task.mask else None
-        result = stylize(image, self.options, mask=mask)
+        if self.remote is not None:
+            result = self.remote.stylize(image, self.options, mask)
+        else:
+            result = stylize(image, self.options, mask=mask)
         del image, mask  # large images: free the input before the encoder makes its own copy
         write_image(task.output, result)
         return f"{result.shape[1]}x{result.shape[0]}"
 
 
 class InpaintFile:
-    """One file of an inpaint run (picklable, for --jobs)."""
+    """One file of an inpaint run (picklable, for --jobs), here or on a server."""
 
-    def __init__(self, options):
-        self.options = options
+    def __init__(self, options, remote=None):
+        self.options, self.remote = options, remote
 
     def __call__(self, task) -> str:
         from .inpaint import inpaint
@@ -144,7 +178,10 @@ class InpaintFile:
         if not task.mask.exists():
             raise SfumatoError(f"no mask for it (looked for {task.mask})")
         mask = read_mask(task.mask, (image.shape[1], image.shape[0]))
-        write_image(task.output, inpaint(image, mask, self.options))
+        if self.remote is not None:
+            write_image(task.output, self.remote.inpaint(image, mask, self.options))
+        else:
+            write_image(task.output, inpaint(image, mask, self.options))
         return f"{image.shape[1]}x{image.shape[0]}"
 
 
@@ -155,13 +192,16 @@ def cmd_stylize(a) -> int:
                              device=a.device, tile=a.tile,
                              style_image=read_image(a.style_image, "style image") if a.style_image else None)
     check_options(options)
-    if options.style_image is None:
+    remote = _remote(a)
+    if options.style_image is None and remote is None:
         parse_style(options.style)  # an unknown style stops here, before the first file
     from .video import is_video
     if len(a.input) == 1 and is_video(a.input[0]):
+        if remote is not None:
+            raise SfumatoError("--server runs pictures; stylize a video here (without --server)")
         return _stylize_video(a, options)
     tasks, many = batch.plan(a.input, a.output, "stylized", a.format, mask=a.mask)
-    return batch.run(tasks, StylizeFile(options), a.jobs, a.skip_existing, many)
+    return batch.run(tasks, StylizeFile(options, remote), a.jobs, a.skip_existing, many)
 
 
 def _stylize_video(a, options) -> int:
@@ -193,9 +233,11 @@ def cmd_inpaint(a) -> int:
     options = InpaintOptions(model=a.model or DEFAULT_MODEL, grow=a.grow, feather=a.feather,
                              detail=a.detail, device=a.device)
     check_inpaint_options(options)
-    load(options.model, options.device)  # an unknown or broken model stops here, before the first file
+    remote = _remote(a)
+    if remote is None:
+        load(options.model, options.device)  # an unknown or broken model stops here, before the first file
     tasks, many = batch.plan(a.input, a.output, "filled", a.format, mask=a.mask, mask_dir=a.mask_dir)
-    return batch.run(tasks, InpaintFile(options), a.jobs, a.skip_existing, many)
+    return batch.run(tasks, InpaintFile(options, remote), a.jobs, a.skip_existing, many)
 
 
 def cmd_styles(a) -> int:
@@ -258,14 +300,31 @@ def cmd_doctor(a) -> int:
     return 0
 
 
+def cmd_serve(a) -> int:
+    try:
+        from .serve import run_server
+    except ImportError as exc:
+        raise SfumatoError(f"serving needs Ray Serve ({exc.name} is missing): pip install \"sfumato[serve]\"") from None
+    if a.replicas < 1 or a.max_queue < 1 or a.max_per_client < 1 or a.max_body_mb < 1:
+        raise SfumatoError("--replicas, --max-queue, --max-per-client and --max-body-mb must be at least 1")
+    run_server(a.host, a.port, a.token_file, a.device, a.replicas, a.threads, a.gpus_per_replica, a.address,
+               a.max_queue, a.max_per_client, a.max_body_mb)
+    return 0
+
+
 def cmd_gimp(a) -> int:
     from gimp_plugin.install import main as gimp_main
-    return gimp_main(a.action, a.gimp_dir)
+    token = None
+    if a.server:
+        if a.action != "install":
+            raise SfumatoError("--server is for `sfumato gimp install`")
+        from .remote import client_token
+        token = client_token(a.token_file)
+    return gimp_main(a.action, a.gimp_dir, a.server, token)
 
 
 COMMANDS = {"stylize": cmd_stylize, "inpaint": cmd_inpaint, "styles": cmd_styles, "models": cmd_models,
-            "doctor": cmd_doctor,
-            "gimp": cmd_gimp}
+            "doctor": cmd_doctor, "serve": cmd_serve, "gimp": cmd_gimp}
 
 
 def main(argv=None) -> int:

@@ -32,17 +32,26 @@ def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise SfumatoError(f"{what} not found: {path}")
+    return _decode(path, path.stat().st_size, f"{what} {path}")
+
+
+def decode_image(data: bytes, what: str = "image") -> np.ndarray:
+    """An encoded image file's bytes (a server's request body) -> array, with read_image's checks."""
+    return _decode(io.BytesIO(data), len(data), what)
+
+
+def _decode(source, nbytes: int, label: str) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # decoder chatter (odd EXIF, TIFF tags): the error line says what counts
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 w, h = img.size
                 if w * h > MAX_PIXELS:
-                    raise SfumatoError(f"{what} {path} is {w}x{h}, over the {MAX_PIXELS // 1_000_000} MP limit; "
+                    raise SfumatoError(f"{label} is {w}x{h}, over the {MAX_PIXELS // 1_000_000} MP limit; "
                                        "downscale it first")
-                if w * h > BOMB_MIN_PIXELS and w * h > BOMB_RATIO * path.stat().st_size:
-                    raise SfumatoError(f"{what} {path} declares {w}x{h} pixels in {path.stat().st_size} bytes "
+                if w * h > BOMB_MIN_PIXELS and w * h > BOMB_RATIO * nbytes:
+                    raise SfumatoError(f"{label} declares {w}x{h} pixels in {nbytes} bytes "
                                        "(a decompression bomb?); re-export it as PNG or JPEG")
                 img.load()
                 ImageOps.exif_transpose(img, in_place=True)
@@ -50,14 +59,14 @@ def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
     except SfumatoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise SfumatoError(f"{what} {path} declares a size over the {MAX_PIXELS // 1_000_000} MP limit "
+        raise SfumatoError(f"{label} declares a size over the {MAX_PIXELS // 1_000_000} MP limit "
                            "(a decompression bomb?); downscale it first") from None
     except MemoryError:
-        raise SfumatoError(f"{what} {path} is too large to decode in the memory available") from None
+        raise SfumatoError(f"{label} is too large to decode in the memory available") from None
     except Exception as exc:  # noqa: BLE001 - a damaged file can break a decoder in any way (TypeError, IndexError...)
         reason = "is truncated" if "truncated" in str(exc) else f"is not a readable image ({exc})"
-        raise SfumatoError(f"{what} {path} {reason}; re-export it as PNG or JPEG") from None
-    check_size(arr.shape[1], arr.shape[0], f"{what} {path}")
+        raise SfumatoError(f"{label} {reason}; re-export it as PNG or JPEG") from None
+    check_size(arr.shape[1], arr.shape[0], label)
     return arr
 
 
@@ -109,9 +118,13 @@ def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
     if (arr.shape[1], arr.shape[0]) != tuple(size):
         raise SfumatoError(f"mask {path} is {arr.shape[1]}x{arr.shape[0]} but the image is {size[0]}x{size[1]}; "
                            "they must be the same size")
+    return mask_from_array(arr)
+
+
+def mask_from_array(arr: np.ndarray) -> np.ndarray:
+    """A mask image's pixels (H x W x C, storage dtype) -> float32 H x W in [0, 1]: grey, or RGB averaged."""
     from .pixels import to_float
-    grey = to_float(arr[:, :, 0] if arr.shape[2] < 3 else arr[:, :, :3].mean(axis=2).astype(arr.dtype))
-    return grey
+    return to_float(arr[:, :, 0] if arr.shape[2] < 3 else arr[:, :, :3].mean(axis=2).astype(arr.dtype))
 
 
 # PNG stays lossless; zlib level 1 with run-length matching (Z_RLE = 3) on Pillow's filtered rows
@@ -151,6 +164,23 @@ def _fit_to_format(img: Image.Image, fmt: str, name: str) -> Image.Image:
     raise SfumatoError(f"{name}: {fmt} cannot hold a {img.mode} image; use {KEEPS_EVERYTHING}")
 
 
+def _as_pil(arr: np.ndarray, fmt: str, name: str) -> Image.Image:
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    try:
+        img = Image.fromarray(arr)
+    except TypeError:
+        raise SfumatoError(f"{name}: cannot store a {arr.dtype} array of shape {arr.shape} as an image") from None
+    return _fit_to_format(img, fmt, name)
+
+
+def encode_png(arr: np.ndarray) -> bytes:
+    """Array -> PNG file bytes (a server's response body), as write_image would write them."""
+    f = io.BytesIO()
+    _as_pil(arr, "PNG", "result").save(f, format="PNG", **SAVE_OPTIONS["PNG"])
+    return f.getvalue()
+
+
 def write_image(path: str | os.PathLike, arr: np.ndarray) -> Path:
     """H x W x {1,3,4} uint8 (or uint16 grey) array -> file, via a temporary name in the same folder.
     Every failure, before or during the write, is one SfumatoError; the temporary file is removed
@@ -165,13 +195,7 @@ def write_image(path: str | os.PathLike, arr: np.ndarray) -> Path:
         raise SfumatoError(f"output folder {path.parent} does not exist")
     if not path.parent.is_dir():
         raise SfumatoError(f"cannot write {path}: {path.parent} is a file, not a folder")
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    try:
-        img = Image.fromarray(arr)
-    except TypeError:
-        raise SfumatoError(f"{path.name}: cannot store a {arr.dtype} array of shape {arr.shape} as an image") from None
-    img = _fit_to_format(img, fmt, path.name)
+    img = _as_pil(arr, fmt, path.name)
     try:  # a short temporary name: a long but legal output name must not become too long
         fd, tmp = tempfile.mkstemp(prefix=".sfumato-", suffix=".part", dir=path.parent)
     except OSError as exc:

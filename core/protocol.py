@@ -90,3 +90,81 @@ def connect(path=None, timeout=None):
     s.settimeout(timeout)
     s.connect(path or socket_path())
     return s
+
+
+# --- the same messages over HTTP, to a `sfumato serve` server (core/serve.py) -------------------------
+# A request body is one message (FRAME_TYPE); a client that asks for STREAM_TYPE gets the worker's
+# reply sequence (progress..., then result or error) as the response body.
+FRAME_TYPE = "application/x-sfumato"
+STREAM_TYPE = "application/x-sfumato-stream"
+
+
+class HttpError(Exception):
+    """The server refused or lost the request. `retryable`: the same request may succeed later."""
+
+    def __init__(self, status, message, retryable=False):
+        super().__init__(message)
+        self.status, self.retryable = status, retryable
+
+
+def encode(header, *buffers):
+    """One message as bytes (an HTTP request body)."""
+    data = json.dumps(dict(header, buffers=[len(b) for b in buffers])).encode("utf-8")
+    return b"".join([HEADER.pack(len(data)), data] + [bytes(b) for b in buffers])
+
+
+class _Body:
+    """An HTTP response body read the way recv reads a socket."""
+
+    def __init__(self, connection, response):
+        self.connection, self.response = connection, response
+
+    def recv(self, n):
+        return self.response.read(n)
+
+    def close(self):
+        """Closes the connection itself: the server cancels the job."""
+        self.response.close()
+        self.connection.close()
+
+
+def http_post(url, token, op, header, buffers=(), timeout=None):
+    """POST one request message to SERVER_URL/v1/OP; returns a reader for recv(): the reply messages.
+    Raises HttpError for a refusal (its message is the server's one line) and OSError when the server
+    cannot be reached."""
+    import http.client
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise HttpError(0, "server address %r must look like http://HOST:PORT" % url)
+    cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+    conn = cls(u.hostname, u.port, timeout=timeout)
+    data = json.dumps(dict(header, buffers=[len(b) for b in buffers])).encode("utf-8")
+    conn.putrequest("POST", u.path.rstrip("/") + "/v1/" + op)
+    conn.putheader("Authorization", "Bearer " + token)
+    conn.putheader("Content-Type", FRAME_TYPE)
+    conn.putheader("Accept", STREAM_TYPE)
+    conn.putheader("Content-Length", str(HEADER.size + len(data) + sum(len(b) for b in buffers)))
+    conn.endheaders()
+    conn.send(HEADER.pack(len(data)) + data)
+    for b in buffers:
+        conn.send(b)
+    response = conn.getresponse()
+    if response.status != 200:
+        error = _refusal(response)
+        conn.close()
+        raise error
+    return _Body(conn, response)
+
+
+def _refusal(response):
+    body = response.read(1 << 16)
+    try:
+        message = json.loads(body.decode("utf-8"))["error"]
+    except (ValueError, KeyError, TypeError):
+        message = body.decode("utf-8", "replace").strip()[:200] or response.reason
+    status = response.status
+    retryable = status in (502, 503, 504) or status >= 500
+    if status == 503 and response.getheader("Retry-After"):
+        message += " (retry in %s s)" % response.getheader("Retry-After")
+    return HttpError(status, message, retryable)

@@ -31,7 +31,10 @@ DTYPES = {"u8": np.uint8, "u16": np.uint16, "f32": np.float32}
 READ_TIMEOUT = float(os.environ.get("SFUMATO_WORKER_READ_TIMEOUT", 30))
 
 
-def _array(buf: bytearray, spec: dict) -> np.ndarray:
+def _array(buf: bytearray, spec: dict, name: str = "image") -> np.ndarray:
+    if spec.get("encoding") == "file":  # an image file's bytes (PNG, JPEG...), as a server client may send
+        from .imageio import decode_image
+        return decode_image(bytes(buf), name)
     dtype = DTYPES.get(spec.get("dtype"))
     w, h, c = spec.get("width"), spec.get("height"), spec.get("channels")
     if dtype is None or not all(isinstance(v, int) and v > 0 for v in (w, h, c)):
@@ -47,7 +50,7 @@ def _inputs(header: dict, buffers: list) -> dict[str, np.ndarray]:
         raise SfumatoError("request layout does not match its buffers")
     if not all(isinstance(header.get(name), dict) for name in names):
         raise SfumatoError("request layout names a buffer it does not describe")
-    arrays = {name: _array(buf, header[name]) for name, buf in zip(names, buffers)}
+    arrays = {name: _array(buf, header[name], name.replace("_", " ")) for name, buf in zip(names, buffers)}
     if "image" not in arrays:
         raise SfumatoError("the request has no image")
     return arrays
@@ -76,12 +79,26 @@ def _options(header: dict, fields: dict) -> dict:
     return out
 
 
+def _mask(arrays: dict) -> np.ndarray | None:
+    """H x W float: GIMP's selection (float coverage) as sent, stored pixels (a mask file) made grey as
+    the CLI reads them."""
+    mask = arrays.get("mask")
+    if mask is None:
+        return None
+    if mask.shape[:2] != arrays["image"].shape[:2]:
+        raise SfumatoError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                           f"{arrays['image'].shape[1]}x{arrays['image'].shape[0]}; they must be the same size")
+    from .imageio import mask_from_array
+    return mask[:, :, 0] if mask.dtype == np.float32 else mask_from_array(mask)
+
+
 def op_stylize(header: dict, arrays: dict, job: Job) -> np.ndarray:
     from .styletransfer import StylizeOptions, stylize
-    mask = arrays.get("mask")
-    o = _options(header, {"style": str, "strength": float, "preserve_colors": bool, "scale": float, "device": str})
+    mask = _mask(arrays)
+    o = _options(header, {"style": str, "strength": float, "preserve_colors": bool, "scale": float, "tile": int,
+                          "device": str})
     options = StylizeOptions(**o, style_image=arrays.get("style_image"))
-    return stylize(arrays["image"], options, mask=None if mask is None else mask[:, :, 0], job=job)
+    return stylize(arrays["image"], options, mask=mask, job=job)
 
 
 def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
@@ -90,7 +107,7 @@ def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
         raise SfumatoError("nothing to fill: the request has no mask")
     # settings the request leaves out keep InpaintOptions' defaults
     o = _options(header, {"model": str, "grow": int, "feather": int, "detail": float, "device": str})
-    return inpaint(arrays["image"], arrays["mask"][:, :, 0], InpaintOptions(**o), job=job)
+    return inpaint(arrays["image"], _mask(arrays), InpaintOptions(**o), job=job)
 
 
 def op_styles(header: dict) -> dict:

@@ -47,14 +47,23 @@ def _config(idle_timeout: int) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
+    """Atomically, readable by this user only: the config may hold a server's token."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    if tmp.exists():
+        tmp.unlink()
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 
 
-def install(gimp_dir: Path | None = None, idle_timeout: int = 600) -> list[Path]:
+def install(gimp_dir: Path | None = None, idle_timeout: int = 600, server: str | None = None,
+            token: str | None = None) -> list[Path]:
+    """Copy the plug-in into each GIMP profile. With `server`, its jobs go to that `sfumato serve`
+    (with `token`) instead of a local worker."""
     installed = []
     config = _config(idle_timeout)
+    if server:
+        config.update(server=server.rstrip("/"), token=token)
     for profile in _targets(gimp_dir):
         dest = profile / "plug-ins" / "sfumato"
         dest.mkdir(parents=True, exist_ok=True)
@@ -105,10 +114,10 @@ def worker_status() -> str:
     return f"running, pid {msg['pid']}, socket {protocol.socket_path()}"
 
 
-def main(action: str, gimp_dir: Path | None) -> int:
+def main(action: str, gimp_dir: Path | None, server: str | None = None, token: str | None = None) -> int:
     if action == "install":
-        for dest in install(gimp_dir):
-            print(f"installed the GIMP plug-in in {dest}")
+        for dest in install(gimp_dir, server=server, token=token):
+            print(f"installed the GIMP plug-in in {dest}" + (f", sending its jobs to {server}" if server else ""))
             if "org.gimp.GIMP" in str(dest):
                 print(f"note: {FLATPAK_NOTE}")
         print(f"worker Python: {sys.executable}. Restart GIMP, then use Filters > Sfumato.")
@@ -128,6 +137,7 @@ def main(action: str, gimp_dir: Path | None) -> int:
         for dest in dirs:
             cfg = json.loads((dest / "sfumato-config.json").read_text())
             ok = "ok" if Path(cfg["python"]).exists() else "MISSING - run `sfumato gimp install` again"
-            print(f"plug-in: {dest} (worker Python {cfg['python']}: {ok})")
+            where = f"jobs go to the server {cfg['server']}" if cfg.get("server") else f"worker Python {cfg['python']}: {ok}"
+            print(f"plug-in: {dest} ({where})")
         print(f"worker: {worker_status()}")
     return 0

@@ -74,16 +74,35 @@ def _wait_until_gone(seconds=2.0):
         time.sleep(0.05)
 
 
+def _open_server(config, header, buffers):
+    """The job sent to the `sfumato serve` server the installer named; its replies read like the worker's."""
+    url = config["server"]
+    try:
+        return protocol.http_post(url, config.get("token", ""), header["op"], header, buffers)
+    except protocol.HttpError as exc:
+        raise WorkerError("The Sfumato server %s refused the job: %s%s" % (
+            url, exc, " Try again in a moment." if exc.retryable else "")) from None
+    except OSError as exc:
+        raise WorkerError("Sfumato cannot reach its server at %s (%s). Nothing was changed; check that "
+                          "`sfumato serve` runs there, or reinstall without --server to work locally."
+                          % (url, exc.strerror or exc)) from None
+
+
 def request(header, buffers=(), on_progress=None, on_status=None):
     """Send one request; returns (result header, result buffers). Raises WorkerError.
-    on_progress(fraction) follows the job; on_status(text) gets notes such as "busy: 2 jobs ahead"."""
+    on_progress(fraction) follows the job; on_status(text) gets notes such as "busy: 2 jobs ahead".
+    Goes to the local worker, or to the server when `sfumato gimp install --server` named one."""
     config = load_config()
+    if config.get("server"):
+        sock = _open_server(config, header, buffers)
+    else:
+        try:
+            sock = connect_or_start(config)
+        except protocol.ProtocolError as exc:  # e.g. a runtime folder that is not private
+            raise WorkerError("Sfumato cannot reach its worker: %s" % exc) from None
     try:
-        sock = connect_or_start(config)
-    except protocol.ProtocolError as exc:  # e.g. a runtime folder that is not private
-        raise WorkerError("Sfumato cannot reach its worker: %s" % exc) from None
-    try:
-        protocol.send(sock, header, *buffers)
+        if not config.get("server"):
+            protocol.send(sock, header, *buffers)
         while True:
             msg, bufs = protocol.recv(sock)
             kind = msg.get("type")
@@ -99,7 +118,12 @@ def request(header, buffers=(), on_progress=None, on_status=None):
     except protocol.ProtocolError as exc:
         raise WorkerError("The Sfumato worker sent a message this plug-in cannot read (%s); reinstall with "
                           "`sfumato gimp install`" % exc) from None
-    except (EOFError, ConnectionResetError, BrokenPipeError):
+    except (EOFError, OSError) as exc:
+        if config.get("server"):
+            raise WorkerError("The Sfumato server %s stopped answering during the job (%s); nothing was changed. "
+                              "Try again." % (config["server"], exc or "connection closed")) from None
+        if not isinstance(exc, (EOFError, ConnectionResetError, BrokenPipeError)):
+            raise
         _wait_until_gone()
         raise WorkerError("The Sfumato worker stopped during the job (it may have crashed or run out of memory); "
                           "see %s. The next call starts a new worker." % log_path()) from None
