@@ -120,7 +120,11 @@ class _Body:
         self.connection, self.response = connection, response
 
     def recv(self, n):
-        return self.response.read(n)
+        import http.client
+        try:
+            return self.response.read(n)
+        except http.client.HTTPException as exc:  # a stream cut short (IncompleteRead): the server went away
+            raise EOFError("the server closed the connection (%s)" % type(exc).__name__) from None
 
     def close(self):
         """Closes the connection itself: the server cancels the job."""
@@ -128,7 +132,7 @@ class _Body:
         self.connection.close()
 
 
-def http_post(url, token, op, header, buffers=(), timeout=None):
+def http_post(url, token, op, header, buffers=(), timeout=None, client_id=None):
     """POST one request message to SERVER_URL/v1/OP; returns a reader for recv(): the reply messages.
     Raises HttpError for a refusal (its message is the server's one line) and OSError when the server
     cannot be reached."""
@@ -144,6 +148,8 @@ def http_post(url, token, op, header, buffers=(), timeout=None):
     conn.putheader("Authorization", "Bearer " + token)
     conn.putheader("Content-Type", FRAME_TYPE)
     conn.putheader("Accept", STREAM_TYPE)
+    if client_id:  # several clients behind one address (a shared desktop, a NAT) get a queue share each
+        conn.putheader("X-Sfumato-Client", client_id)
     conn.putheader("Content-Length", str(HEADER.size + len(data) + sum(len(b) for b in buffers)))
     conn.endheaders()
     conn.send(HEADER.pack(len(data)) + data)

@@ -39,14 +39,17 @@ def _spec(arr: np.ndarray) -> dict:
 
 class Remote:
     def __init__(self, url: str, token: str, timeout: float | None = 600.0):
+        import uuid
         self.url, self.token, self.timeout = url.rstrip("/"), token, timeout
+        self.client_id = uuid.uuid4().hex[:16]  # this client's share of the server's queue
 
     def call(self, op: str, options: dict, arrays: dict[str, np.ndarray]) -> np.ndarray:
         arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items() if v is not None}
         header = {"op": op, "options": options, "layout": list(arrays), **{k: _spec(v) for k, v in arrays.items()}}
         buffers = [memoryview(v).cast("B") for v in arrays.values()]
         try:
-            body = protocol.http_post(self.url, self.token, op, header, buffers, timeout=self.timeout)
+            body = protocol.http_post(self.url, self.token, op, header, buffers, timeout=self.timeout,
+                                      client_id=self.client_id)
             while True:
                 msg, bufs = protocol.recv(body)
                 if msg.get("type") == "result":

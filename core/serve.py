@@ -49,7 +49,7 @@ class ServeSettings:
     device: str = "auto"
     threads: int = 0            # onnxruntime threads per replica (0 = all cores)
     max_queue: int = 16         # jobs a replica holds (running + waiting) before answering 503
-    max_per_client: int = 4     # of those, from one client address
+    max_per_client: int = 4     # of those, from one client (address + X-Sfumato-Client id)
     max_body_mb: int = 512      # request body cap (a 12 MP 16-bit RGBA buffer is 96 MB)
 
 
@@ -227,7 +227,8 @@ class SfumatoServer:
         service = self.service
         try:
             service.authorise(request)
-            client = request.client.host if request.client else "?"
+            # the address, and the id a client sends: clients behind one address each get their share
+            client = f"{request.client.host if request.client else '?'}/{request.headers.get('x-sfumato-client', '')[:64]}"
             service.admit(client)
         except Refused as exc:
             return _refusal(exc)

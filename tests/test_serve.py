@@ -1,8 +1,6 @@
 """`sfumato serve` on a real local Ray Serve, and the CLI as its client: same results as local runs,
 every request authenticated, refusals with the CLI's messages, limits, disconnects and cancels."""
 import json
-import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -14,53 +12,18 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, SAMPLES, run_cli
+from tests.serving import Server, free_port
 
 pytest.importorskip("ray.serve", reason="needs the serve extra: pip install -e '.[serve]'")
 from core import protocol  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One server for the module (Ray takes ~20 s to start): one replica, small limits to test them."""
-    home = tmp_path_factory.mktemp("serve")
-    token_file = home / "token"
-    token_file.write_text(secrets.token_urlsafe(32))
-    port = _free_port()
-    env = {**os.environ, "SFUMATO_HOME": str(home / "sfumato-home"), "SFUMATO_SERVE_BODY_TIMEOUT": "3",
-           "RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"}
-    log = open(home / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port), "--token-file", str(token_file),
-                             "--max-queue", "3", "--max-per-client", "2", "--max-body-mb", "64", "--threads", "2"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"sfumato serve exited: {(home / 'server.log').read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(url + "/v1/health", timeout=2)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 401:
-                break
-        except OSError:
-            pass
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("sfumato serve did not answer within 240 s")
-    yield url, token_file, token_file.read_text().strip()
-    proc.terminate()
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-    log.close()
+    with Server(tmp_path_factory.mktemp("serve"), "--max-queue", "3", "--max-per-client", "2", "--max-body-mb", "64",
+                "--threads", "2", env={"SFUMATO_SERVE_BODY_TIMEOUT": "3"}) as srv:
+        yield srv.url, srv.token_file, srv.token
 
 
 def _get(url, token=None):
@@ -259,7 +222,7 @@ def test_openapi_describes_the_endpoints(server):
 
 
 def test_off_loopback_the_server_refuses_to_start_without_a_token_file():
-    r = subprocess.run([sys.executable, "-m", "core", "serve", "--host", "0.0.0.0", "--port", str(_free_port())],
+    r = subprocess.run([sys.executable, "-m", "core", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
                        capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2 and "--token-file" in r.stderr
 
@@ -269,6 +232,6 @@ def test_an_unreachable_server_is_one_line_and_nothing_is_written(tmp_path):
     token.write_text("x" * 32)
     out = tmp_path / "out.png"
     r = run_cli("stylize", SAMPLES / "coffee.jpg", "--style", "0", "-o", out,
-                "--server", f"http://127.0.0.1:{_free_port()}", "--token-file", token)
+                "--server", f"http://127.0.0.1:{free_port()}", "--token-file", token)
     assert r.returncode == 2 and "cannot reach the Sfumato server" in r.stderr and not out.exists()
     assert "Traceback" not in r.stderr

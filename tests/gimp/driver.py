@@ -86,9 +86,9 @@ def _case(case, out):
             f.write(bytes(image.get_selection().get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y float",
                                                                 Gegl.AbyssPolicy.NONE)))
         record["channels_after"] = len(image.get_channels())
-        _dump(_os.path.join(out, cid + ".source_after.raw"), layer, fmt)
     else:
         record["error"] = str(result.index(1)) if result.length() > 1 else ""
+    _dump(_os.path.join(out, cid + ".source_after.raw"), layer, fmt)  # a failed call must leave it as it was
     if style_image is not None:
         style_image.delete()
     image.delete()
