@@ -10,7 +10,7 @@ GIMP3_TOOLS ?= ../shared/tools/gimp3
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[export,test,serve]"
+	$(BIN)/pip install --quiet -e ".[export,test,serve,ray]"
 	touch $@
 
 setup: $(BIN)/.installed

@@ -1,6 +1,7 @@
 """Throughput of a folder of photos: one `sfumato stylize` call per file (what a shell loop does)
-against one batch call (`sfumato stylize DIR -o OUT`, models loaded once) and `--jobs 2`, the same
-files and style, whole commands timed; and the outputs of the three compared bit for bit.
+against one batch call (`sfumato stylize DIR -o OUT`, models loaded once), `--jobs 2` and (with the
+ray extra) `--ray --jobs 2`, the same files and style, whole commands timed (Ray's start included);
+and the outputs compared bit for bit.
 
     python bench/bench_batch.py [--n 200] [--side 1024]
 
@@ -9,6 +10,7 @@ Photos: crops of the dev photos (shared/data/photos) and the bundled sample, res
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -64,13 +66,19 @@ def main() -> None:
         each = time.perf_counter() - t0
         batch = timed([SFUMATO, "stylize", str(src), "--style", args.style, "-o", str(tmp / "batch")])
         jobs = timed([SFUMATO, "stylize", str(src), "--style", args.style, "-o", str(tmp / "jobs"), "--jobs", "2"])
+        runs = [("one call per file", each), ("one batch call", batch), ("batch --jobs 2", jobs)]
+        dirs = ["batch", "jobs"]
+        if importlib.util.find_spec("ray") is not None:  # Ray Data, a local Ray started by the command (counted)
+            runs.append(("--ray --jobs 2", timed([SFUMATO, "stylize", str(src), "--style", args.style, "-o",
+                                                  str(tmp / "ray"), "--ray", "--jobs", "2"])))
+            dirs.append("ray")
         same = all(np.array_equal(np.asarray(Image.open(tmp / d / f"{f.stem}.png")),
                                   np.asarray(Image.open(tmp / "each" / f"{f.stem}.png")))
-                   for d in ("batch", "jobs") for f in files)
+                   for d in dirs for f in files)
         print(f"{args.n} photos, {args.side} px long side, style {args.style}, whole commands:")
-        for name, t in (("one call per file", each), ("one batch call", batch), ("batch --jobs 2", jobs)):
+        for name, t in runs:
             print(f"  {name:18s} {t:7.1f} s  {args.n / t:5.2f} images/s  {each / t:4.2f}x one call per file")
-        print(f"  outputs bit-identical across the three: {same}")
+        print(f"  outputs bit-identical across all: {same}")
 
 
 if __name__ == "__main__":

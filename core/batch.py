@@ -85,15 +85,16 @@ def _mask_for(source: Path, mask: Path | None, mask_dir: Path | None) -> Path | 
 
 
 def run(tasks: list[Task], process: Callable[[Task], str], jobs: int = 1, skip_existing: bool = False,
-        batch: bool = True) -> int:
-    """Process every task; returns the exit code (0 all written, 1 some failed)."""
+        batch: bool = True, ray: str | None = None, gpus_per_job: float = 0.0) -> int:
+    """Process every task; returns the exit code (0 all written, 1 some failed). `ray`: run on Ray Data,
+    "local" for a Ray started here or a cluster address (core/ray_batch.py), with `jobs` actors."""
     todo = [t for t in tasks if not (skip_existing and t.output.exists())]
     skipped = len(tasks) - len(todo)
     if batch and todo and todo[0].output.parent != todo[0].source.parent:
         todo[0].output.parent.mkdir(parents=True, exist_ok=True)
     failed: list[tuple[Task, str]] = []
     t0 = time.perf_counter()
-    if not batch:  # one file: the classic one-line report
+    if not batch and ray is None:  # one file: the classic one-line report
         for task in todo:
             start = time.perf_counter()
             size = process(task)
@@ -102,7 +103,13 @@ def run(tasks: list[Task], process: Callable[[Task], str], jobs: int = 1, skip_e
     from tqdm import tqdm
     bar = tqdm(total=len(todo), unit="file", file=sys.stderr, disable=None, dynamic_ncols=True)
     try:
-        for task, error in _results(todo, process, jobs):
+        if ray is not None:
+            from . import ray_batch
+            found = ray_batch.results(todo, process, jobs if jobs > 1 else 0, None if ray == "local" else ray,
+                                      gpus_per_job)
+        else:
+            found = _results(todo, process, jobs)
+        for task, error in found:
             if error is not None:
                 failed.append((task, error))
                 bar.write(f"error: {task.source}: {error}", file=sys.stderr)

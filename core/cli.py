@@ -50,6 +50,11 @@ def _batch_arguments(p: argparse.ArgumentParser) -> None:
                    help="output format for a folder of outputs (default png)")
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a batch)")
     p.add_argument("--jobs", type=int, default=1, help="processes working at once, each with its share of the cores")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run the batch on Ray Data: alone a Ray started here, or a cluster (auto, ray://HOST:10001); "
+                        "--jobs is then the number of actors (default: one per core); needs sfumato[ray]")
+    p.add_argument("--gpus-per-job", type=float, default=0.0,
+                   help="with --ray and --device cuda: the share of a GPU each actor reserves (default 0.25)")
     p.add_argument("--server", metavar="URL", help="run on a `sfumato serve` server (e.g. http://gpu-box:8765) "
                                                    "instead of here; same options, same result")
     p.add_argument("--token-file", type=Path, help="the server's token (default: $SFUMATO_TOKEN, or the token a "
@@ -147,6 +152,11 @@ def _remote(a):
     return Remote(a.server, client_token(a.token_file))
 
 
+def _gpus(a, options) -> float:
+    """GPU share per Ray actor: only for CUDA runs (four warm actors per GPU unless told)."""
+    return (a.gpus_per_job or 0.25) if a.ray and options.device == "cuda" else 0.0
+
+
 class StylizeFile:
     """One file of a stylize run (picklable, for --jobs), here or on a server."""
 
@@ -201,7 +211,7 @@ def cmd_stylize(a) -> int:
             raise SfumatoError("--server runs pictures; stylize a video here (without --server)")
         return _stylize_video(a, options)
     tasks, many = batch.plan(a.input, a.output, "stylized", a.format, mask=a.mask)
-    return batch.run(tasks, StylizeFile(options, remote), a.jobs, a.skip_existing, many)
+    return batch.run(tasks, StylizeFile(options, remote), a.jobs, a.skip_existing, many, a.ray, _gpus(a, options))
 
 
 def _stylize_video(a, options) -> int:
@@ -237,7 +247,7 @@ def cmd_inpaint(a) -> int:
     if remote is None:
         load(options.model, options.device)  # an unknown or broken model stops here, before the first file
     tasks, many = batch.plan(a.input, a.output, "filled", a.format, mask=a.mask, mask_dir=a.mask_dir)
-    return batch.run(tasks, InpaintFile(options, remote), a.jobs, a.skip_existing, many)
+    return batch.run(tasks, InpaintFile(options, remote), a.jobs, a.skip_existing, many, a.ray, _gpus(a, options))
 
 
 def cmd_styles(a) -> int:

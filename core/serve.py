@@ -192,10 +192,8 @@ class Service:
 
 
 def _result_header(result: np.ndarray, seconds: float) -> dict:
-    from .worker import DTYPES
-    dtype = {v: k for k, v in DTYPES.items()}[result.dtype.type]
-    return {"type": "result", "seconds": round(seconds, 3), "width": result.shape[1], "height": result.shape[0],
-            "channels": 1 if result.ndim == 2 else result.shape[2], "dtype": dtype}
+    from .worker import _describe
+    return {"type": "result", "seconds": round(seconds, 3), **_describe(result)}
 
 
 api = FastAPI(title="Sfumato", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,

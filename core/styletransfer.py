@@ -15,7 +15,7 @@ from . import registry
 from .errors import SfumatoError
 from .job import Job
 from .pixels import from_float, keep_colours, resize, split_channels, to_float, to_planar
-from .tiling import SharedStats, stylize_tiled
+from .tiling import SharedStats, downscaled, stylize_tiled
 
 STYLE_TABLE = "styles"  # the style table model; a user model of this name (with their own styles) replaces it
 PREDICTOR_SIZE = 256
@@ -105,6 +105,17 @@ def style_vector(style_image: np.ndarray, device: str = "auto", job: Job | None 
 
 # --- the operation ------------------------------------------------------------------------------
 
+def _network(options: "StylizeOptions", colour: np.ndarray, job: Job | None) -> tuple[_NormStatsAdapter, float]:
+    """The network for these options, and the strength still to apply in pixels (a style image's
+    strength is applied in style space, between the photo's own style and the painting's)."""
+    if options.style is not None:
+        model, weights = parse_style(options.style)
+        return _NormStatsAdapter(model, options.device, {"style_weights": weights}, job), options.strength
+    vec = style_vector(options.style_image, options.device, job)
+    if options.strength < 1.0:
+        vec = options.strength * vec + (1.0 - options.strength) * style_vector(colour, options.device, job)
+    return _NormStatsAdapter("arbitrary_transform", options.device, {"style": vec.astype(np.float32)}, job), 1.0
+
 @dataclass
 class StylizeOptions:
     style: str | None = None            # built-in name/index or blend
@@ -145,17 +156,7 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
     if mask is not None and not mask.any():
         raise SfumatoError("the mask is empty (all black): nothing to stylize")
     out = np.empty_like(image) if out is None else out
-
-    if options.style is not None:
-        model, weights = parse_style(options.style)
-        net = _NormStatsAdapter(model, options.device, {"style_weights": weights}, job)
-        pixel_strength = options.strength
-    else:
-        vec = style_vector(options.style_image, options.device, job)
-        if options.strength < 1.0:  # interpolate in style space between the photo's own style and the painting's
-            vec = options.strength * vec + (1.0 - options.strength) * style_vector(colour, options.device, job)
-        net = _NormStatsAdapter("arbitrary_transform", options.device, {"style": vec.astype(np.float32)}, job)
-        pixel_strength = 1.0
+    net, pixel_strength = _network(options, colour, job)
 
     grey = image.ndim == 2 or image.shape[2] in (1, 2)
 
@@ -186,4 +187,46 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
 
     stylize_tiled(net, colour, emit, scale=options.scale, tile=options.tile, stats_side=options.stats_side,
                   shared=shared)
+    return out
+
+
+class _FrameJob:
+    """One frame's share of a job over many frames: its progress maps into the whole."""
+
+    def __init__(self, job: Job, done: int, total: int):
+        self.job, self.done, self.total = job, done, total
+        self.cancelled = False
+
+    def progress(self, fraction: float) -> None:
+        self.job.progress((self.done + fraction) / self.total)
+
+    def run(self, session, feeds: dict):
+        return self.job.run(session, feeds)
+
+
+def stylize_frames(frames: list[np.ndarray], options: StylizeOptions, job: Job | None = None) -> list[np.ndarray]:
+    """Stylize the frames of an animation (GIMP's layers as frames) with one set of normalisation
+    statistics, the mean of every frame's own (taken as stylize takes them: at up to `stats_side` px):
+    the look cannot jump from frame to frame. Each frame keeps its own size, type and alpha.
+    Costs one statistics pass per frame on top of the frames themselves."""
+    check_options(options)
+    if not frames:
+        raise SfumatoError("no frames to stylize")
+    total = None
+    net, _ = _network(options, split_channels(frames[0])[0], job)
+    for i, frame in enumerate(frames):
+        colour, _ = split_channels(frame)
+        h, w = colour.shape[:2]
+        net_w, net_h = max(1, round(w / options.scale)), max(1, round(h / options.scale))
+        f = min(1.0, options.stats_side / max(net_w, net_h))
+        _, own = net.run(downscaled(colour, (max(32, round(net_w * f)), max(32, round(net_h * f)))))
+        total = own.astype(np.float64) if total is None else total + own
+        if job is not None:
+            job.progress(0.2 * (i + 1) / len(frames))  # the statistics pass: the first fifth of the bar
+    shared = SharedStats(smoothing=0.0)  # held fixed: every frame uses exactly these
+    shared.value = (total / len(frames)).astype(np.float32)
+    out = []
+    for i, frame in enumerate(frames):
+        step = None if job is None else _FrameJob(job, len(frames) * 0.25 + i, len(frames) * 1.25)
+        out.append(stylize(frame, options, job=step, shared=shared))
     return out

@@ -51,7 +51,7 @@ def _inputs(header: dict, buffers: list) -> dict[str, np.ndarray]:
     if not all(isinstance(header.get(name), dict) for name in names):
         raise SfumatoError("request layout names a buffer it does not describe")
     arrays = {name: _array(buf, header[name], name.replace("_", " ")) for name, buf in zip(names, buffers)}
-    if "image" not in arrays:
+    if "image" not in arrays and "frame0" not in arrays:
         raise SfumatoError("the request has no image")
     return arrays
 
@@ -101,6 +101,17 @@ def op_stylize(header: dict, arrays: dict, job: Job) -> np.ndarray:
     return stylize(arrays["image"], options, mask=mask, job=job)
 
 
+def op_stylize_frames(header: dict, arrays: dict, job: Job) -> list[np.ndarray]:
+    """GIMP's layers as the frames of an animation (frame0, frame1, ...), one set of statistics."""
+    from .styletransfer import StylizeOptions, stylize_frames
+    frames = [arrays[f"frame{i}"] for i in range(len(arrays)) if f"frame{i}" in arrays]
+    if len(frames) != len(arrays):
+        raise SfumatoError("a frames request carries frame0, frame1, ... and nothing else")
+    o = _options(header, {"style": str, "strength": float, "preserve_colors": bool, "scale": float, "tile": int,
+                          "device": str})
+    return stylize_frames(frames, StylizeOptions(**o, style_image=None), job=job)
+
+
 def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
     from .inpaint import InpaintOptions, inpaint
     if "mask" not in arrays:
@@ -115,7 +126,7 @@ def op_styles(header: dict) -> dict:
     return {"styles": [s["name"] for s in style_table()]}
 
 
-JOBS = {"stylize": op_stylize, "inpaint": op_inpaint}
+JOBS = {"stylize": op_stylize, "inpaint": op_inpaint, "stylize_frames": op_stylize_frames}
 
 
 class Worker:
@@ -248,12 +259,14 @@ class Worker:
             del buffers
             watcher.start()
             result = JOBS[op](header, arrays, job)
-            result = np.ascontiguousarray(result)
-            dtype = {v: k for k, v in DTYPES.items()}[result.dtype.type]
-            c = 1 if result.ndim == 2 else result.shape[2]
-            protocol.send(conn, {"type": "result", "seconds": round(time.perf_counter() - t0, 3), "width": result.shape[1],
-                                 "height": result.shape[0], "channels": c, "dtype": dtype}, memoryview(result).cast("B"))
-            log(f"{op} {result.shape[1]}x{result.shape[0]} done in {time.perf_counter() - t0:.2f}s")
+            results = [np.ascontiguousarray(r) for r in (result if isinstance(result, list) else [result])]
+            first = _describe(results[0])
+            reply = {"type": "result", "seconds": round(time.perf_counter() - t0, 3), **first}
+            if isinstance(result, list):
+                reply["frames"] = [_describe(r) for r in results]
+            protocol.send(conn, reply, *[memoryview(r).cast("B") for r in results])
+            log(f"{op} {first['width']}x{first['height']}{f' x{len(results)}' if len(results) > 1 else ''} "
+                f"done in {time.perf_counter() - t0:.2f}s")
         except Cancelled:
             log(f"{op} cancelled after {time.perf_counter() - t0:.2f}s")
             _try_send(conn, {"type": "error", "message": "cancelled"})
@@ -262,6 +275,11 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - report, keep serving
             traceback.print_exc()
             _try_send(conn, {"type": "error", "message": f"internal error in the Sfumato worker: {exc!r}"})
+
+
+def _describe(result: np.ndarray) -> dict:
+    return {"width": result.shape[1], "height": result.shape[0], "channels": 1 if result.ndim == 2 else result.shape[2],
+            "dtype": {v: k for k, v in DTYPES.items()}[result.dtype.type]}
 
 
 def _try_send(conn, header) -> None:

@@ -225,3 +225,23 @@ def test_no_seams_at_tile_borders_with_thumbnail_statistics(monkeypatch, photo):
     assert _border_jump_ratio(_tiled_with_thumbnail_stats(monkeypatch, photo), whole) <= 1.1
     # the same check catches the seams of per-tile statistics: it can fail
     assert _border_jump_ratio(_tiled_with_thumbnail_stats(monkeypatch, photo, per_tile=True), whole) > 1.1
+
+
+def test_frames_share_one_set_of_statistics(photo):
+    """stylize_frames: every frame normalised with the same statistics (the frames' mean), so a
+    darker frame stays darker instead of being normalised back, and the frames' order does not matter."""
+    from core.styletransfer import StylizeOptions, stylize, stylize_frames
+    options = StylizeOptions(style="starry-blue")
+    dark = (photo.astype(np.float32) * 0.5).astype(np.uint8)
+    alone = stylize_frames([photo], options)[0]
+    # one frame: its own statistics, as a plain stylize takes them
+    assert np.abs(alone.astype(int) - stylize(photo, options).astype(int)).max() <= 1
+    a, b = stylize_frames([photo, dark], options)
+    b2, a2 = stylize_frames([dark, photo], options)
+    assert np.array_equal(a, a2) and np.array_equal(b, b2)
+    per_frame = [stylize(photo, options), stylize(dark, options)]
+    # per-frame statistics normalise the brightness change away; shared ones keep it
+    shared_gap = a.astype(float).mean() - b.astype(float).mean()
+    own_gap = per_frame[0].astype(float).mean() - per_frame[1].astype(float).mean()
+    assert shared_gap > 2 * own_gap and shared_gap > 10
+    assert a.dtype == photo.dtype and a.shape == photo.shape

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Sfumato for GIMP 3: Filters > Sfumato > Fill Selection... / Stylize... / Stylize with Layer or Image...
+"""Sfumato for GIMP 3: Filters > Sfumato > Fill Selection... / Stylize... / Stylize with Layer or Image... /
+Stylize Layers as Frames...
 
 GIMP's Python cannot import onnxruntime, so this plug-in reads the active layer and the selection,
 hands the pixels to the Sfumato worker (a long-lived process in the project's own environment,
@@ -23,6 +24,7 @@ import sfumato_client as client  # noqa: E402
 STYLIZE = "sfumato-stylize"
 STYLIZE_WITH = "sfumato-stylize-with"
 FILL = "sfumato-fill-selection"
+FRAMES = "sfumato-stylize-frames"
 
 
 # --- pixels in and out -----------------------------------------------------------------------
@@ -174,10 +176,47 @@ def _stylize_options(config):
 REQUESTS = {STYLIZE: stylize_request, STYLIZE_WITH: stylize_with_request, FILL: fill_request}
 
 
+def run_frames(procedure, image, config):
+    """Every top-level layer is a frame (the bottom one first, as GIMP's animation playback has it);
+    all are stylized with one set of statistics, each into a new layer above it, as one undo step."""
+    layers = [l for l in reversed(image.get_layers()) if not l.is_group()]
+    if not layers:
+        return error(procedure, "The image has no layers to use as frames.")
+    try:
+        header, buffers, formats = {"op": "stylize_frames", "layout": []}, [], []
+        for i, layer in enumerate(layers):
+            spec, pixels, fmt = read_layer(image, layer)
+            header["frame%d" % i] = spec
+            header["layout"].append("frame%d" % i)
+            buffers.append(pixels)
+            formats.append(fmt)
+        blend = (config.get_property("blend") or "").strip()
+        header["options"] = {"style": blend or config.get_property("style"), **_stylize_options(config)}
+        Gimp.progress_init("Sfumato: stylizing %d frames" % len(layers))
+        _, out = client.request(header, buffers, Gimp.progress_update, Gimp.progress_set_text)
+        image.undo_group_start()
+        try:
+            top = None
+            for layer, fmt, data in zip(layers, formats, out):
+                top = write_result(image, layer, fmt, bytes(data), "new-layer", "%s \u2014 Sfumato" % layer.get_name())
+        finally:
+            image.undo_group_end()
+        Gimp.progress_end()
+        Gimp.displays_flush()
+    except client.WorkerError as exc:
+        return error(procedure, str(exc))
+    retval = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    retval.remove(1)
+    retval.insert(1, GObject.Value(Gimp.Layer, top))
+    return retval
+
+
 def run(procedure, run_mode, image, drawables, config, data):
     name = procedure.get_name()
     if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, name):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    if name == FRAMES:
+        return run_frames(procedure, image, config)
     if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
         return procedure.new_return_values(Gimp.PDBStatusType.CALLING_ERROR,
                                            GLib.Error("Select exactly one layer."))
@@ -234,7 +273,7 @@ class Sfumato(Gimp.PlugIn):
         return False
 
     def do_query_procedures(self):
-        return [FILL, STYLIZE, STYLIZE_WITH]
+        return [FILL, STYLIZE, STYLIZE_WITH, FRAMES]
 
     def do_create_procedure(self, name):
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
@@ -260,10 +299,20 @@ class Sfumato(Gimp.PlugIn):
             procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result", False,
                                               flags)
             return procedure
-        if name == STYLIZE:
-            procedure.set_menu_label("_Stylize...")
-            procedure.set_documentation("Repaint the layer in a built-in style",
-                                        "Stylizes the selection (soft edges honoured) or the whole layer.", name)
+        if name in (STYLIZE, FRAMES):
+            if name == STYLIZE:
+                procedure.set_menu_label("_Stylize...")
+                procedure.set_documentation("Repaint the layer in a built-in style",
+                                            "Stylizes the selection (soft edges honoured) or the whole layer.", name)
+            else:
+                procedure.set_menu_label("Stylize Layers as _Frames...")
+                procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
+                                               | Gimp.ProcedureSensitivityMask.DRAWABLES
+                                               | Gimp.ProcedureSensitivityMask.NO_DRAWABLES)
+                procedure.set_documentation("Stylize every layer of an animation alike",
+                                            "Each layer is a frame: all are stylized with the same normalisation "
+                                            "statistics (no flicker), each into a new layer above it, as one undo "
+                                            "step.", name)
             choice, default = config_choice("styles", "starry-blue")
             procedure.add_choice_argument("style", "_Style", "Built-in style", choice, default, flags)
             procedure.add_string_argument("blend", "_Blend (optional)",
@@ -280,8 +329,11 @@ class Sfumato(Gimp.PlugIn):
                                        "Stylized luminance, original colours", False, flags)
         procedure.add_double_argument("texture-scale", "Texture _scale",
                                       "Brush-stroke size: >1 bigger, <1 finer", 0.25, 8.0, 1.0, flags)
-        procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer", flags)
-        procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result", False, flags)
+        if name != FRAMES:  # frames always go to new layers
+            procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer",
+                                          flags)
+        procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result (frames: the "
+                                         "top one)", False, flags)
         return procedure
 
 

@@ -23,6 +23,10 @@ def _dump(path, drawable, fmt):
 def _case(case, out):
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(case["image"]))
     layer = image.get_layers()[0]
+    for k, path in enumerate(case.get("frames", [])):  # more layers above: the frames of an animation
+        extra = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path))
+        extra.set_name("frame%d" % (k + 1))
+        image.insert_layer(extra, None, 0)
     if case.get("precision") == "u16":
         image.convert_precision(Gimp.Precision.U16_NON_LINEAR)
     if case.get("grey"):
@@ -47,6 +51,11 @@ def _case(case, out):
 
     fmt = _fmt(image, layer)
     cid = case["id"]
+    layers_before = []
+    for k, l in enumerate(image.get_layers()):
+        _dump(_os.path.join(out, "%s.layer%d.before.raw" % (cid, k)), l, _fmt(image, l))
+        layers_before.append({"name": l.get_name(), "width": l.get_width(), "height": l.get_height(),
+                              "format": _fmt(image, l)})
     _dump(_os.path.join(out, cid + ".before.raw"), layer, fmt)
     _, ox, oy = layer.get_offsets()
     w, h = layer.get_width(), layer.get_height()
@@ -73,7 +82,9 @@ def _case(case, out):
     status = result.index(0)
     record = {"id": cid, "status": status.value_nick, "seconds": round(seconds, 3), "format": fmt,
               "width": w, "height": h, "offsets": [ox, oy], "precision": image.get_precision().value_nick,
-              "layers_top_down": [l.get_name() for l in image.get_layers()]}
+              "layers_top_down": [l.get_name() for l in image.get_layers()], "layers_before": layers_before,
+              "layers_after": [{"name": l.get_name(), "width": l.get_width(), "height": l.get_height(),
+                                "format": _fmt(image, l)} for l in image.get_layers()]}
     if status == Gimp.PDBStatusType.SUCCESS:
         new = result.index(1)
         _, nx, ny = new.get_offsets()
@@ -86,6 +97,9 @@ def _case(case, out):
             f.write(bytes(image.get_selection().get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y float",
                                                                 Gegl.AbyssPolicy.NONE)))
         record["channels_after"] = len(image.get_channels())
+        if case.get("frames"):  # every layer after the call, top down
+            for k, l in enumerate(image.get_layers()):
+                _dump(_os.path.join(out, "%s.layer%d.after.raw" % (cid, k)), l, _fmt(image, l))
     else:
         record["error"] = str(result.index(1)) if result.length() > 1 else ""
     _dump(_os.path.join(out, cid + ".source_after.raw"), layer, fmt)  # a failed call must leave it as it was

@@ -44,6 +44,9 @@ CASES = [
     {"id": "fill_grey_offset", "proc": "sfumato-fill-selection", "grey": True, "offset": [40, 30],
      "selection": "ellipse:0,0,120,100", "feather": 6, "args": {}},
     {"id": "fill_empty", "proc": "sfumato-fill-selection", "args": {}},
+    {"id": "frames", "proc": "sfumato-stylize-frames", "frames": [str(SAMPLES / "starry_night.jpg"),
+                                                                  str(SAMPLES / "coffee_spoon_mask.png")],
+     "selection": ELLIPSE, "args": {"blend": "starry-blue:0.5,crimson:0.5", "strength": 0.8}},
 ]
 for c in CASES:
     c["image"] = PHOTO
@@ -211,3 +214,27 @@ def test_dropping_an_option_would_show(gimp_run):
     before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
     plain = stylize(before, StylizeOptions(style="starry-blue:0.5,ink-comic:0.5"), mask=mask)
     assert not np.array_equal(plain, result)
+
+
+def _layer(out, cid, k, info, when):
+    fmt = info["format"]
+    dtype = np.uint8 if fmt.endswith("u8") else np.uint16 if fmt.endswith("u16") else np.float32
+    channels = len(fmt.split()[0].replace("'", ""))
+    return np.fromfile(out / f"{cid}.layer{k}.{when}.raw", dtype).reshape(info["height"], info["width"], channels)
+
+
+def test_layers_as_frames_share_statistics_into_new_layers(gimp_run):
+    """Stylize Layers as Frames: each layer (the bottom one first) gets a new layer above it holding
+    what the core's stylize_frames gives for all the layers at once (one set of statistics, the
+    selection ignored); the sources stay as they were."""
+    from core.styletransfer import StylizeOptions, stylize_frames
+    rec, out = _ok(gimp_run, "frames")
+    before, after = rec["layers_before"], rec["layers_after"]
+    assert [l["name"] for l in after] == [n for b in before for n in (f"{b['name']} \u2014 Sfumato", b["name"])]
+    sources = [_layer(out, "frames", k, b, "before") for k, b in enumerate(before)]
+    for k, b in enumerate(before):  # sources untouched
+        assert np.array_equal(_layer(out, "frames", 2 * k + 1, after[2 * k + 1], "after"), sources[k])
+    expected = stylize_frames(sources[::-1], StylizeOptions(style="starry-blue:0.5,crimson:0.5", strength=0.8))[::-1]
+    for k in range(len(before)):
+        got = _layer(out, "frames", 2 * k, after[2 * k], "after")
+        assert got.shape == expected[k].shape and np.array_equal(got, expected[k]), before[k]["name"]
