@@ -27,6 +27,7 @@ from .errors import SfumatoError
 from .job import Cancelled, Job
 
 DTYPES = {"u8": np.uint8, "u16": np.uint16, "f32": np.float32}
+FAINTEST_COVERAGE = 0.5 / 65535
 # s a client may take to send its request: a silent one must not hold the others up
 READ_TIMEOUT = float(os.environ.get("SFUMATO_WORKER_READ_TIMEOUT", 30))
 
@@ -89,7 +90,11 @@ def _mask(arrays: dict) -> np.ndarray | None:
         raise SfumatoError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
                            f"{arrays['image'].shape[1]}x{arrays['image'].shape[0]}; they must be the same size")
     from .imageio import mask_from_array
-    return mask[:, :, 0] if mask.dtype == np.float32 else mask_from_array(mask)
+    if mask.dtype != np.float32:
+        return mask_from_array(mask)
+    # a feathered selection in a float image covers the whole layer with weights like 1e-20; coverage
+    # under half a 16-bit step rounds to nothing in any integer selection, and is nothing here too
+    return np.where(mask[:, :, 0] < FAINTEST_COVERAGE, np.float32(0), mask[:, :, 0])
 
 
 def op_stylize(header: dict, arrays: dict, job: Job) -> np.ndarray:

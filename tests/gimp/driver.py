@@ -29,6 +29,8 @@ def _case(case, out):
         image.insert_layer(extra, None, 0)
     if case.get("precision") == "u16":
         image.convert_precision(Gimp.Precision.U16_NON_LINEAR)
+    elif case.get("precision") == "float-linear":  # 32-bit float, linear light: GIMP converts to R'G'B' for us
+        image.convert_precision(Gimp.Precision.FLOAT_LINEAR)
     if case.get("grey"):
         image.convert_grayscale()
     if case.get("offset"):

@@ -44,6 +44,10 @@ CASES = [
     {"id": "fill_grey_offset", "proc": "sfumato-fill-selection", "grey": True, "offset": [40, 30],
      "selection": "ellipse:0,0,120,100", "feather": 6, "args": {}},
     {"id": "fill_empty", "proc": "sfumato-fill-selection", "args": {}},
+    {"id": "stylize_float_linear", "proc": "sfumato-stylize", "precision": "float-linear", "selection": ELLIPSE,
+     "feather": 30, "args": {"style": "starry-blue", "strength": 0.6}},
+    {"id": "fill_float_linear_inplace", "proc": "sfumato-fill-selection", "precision": "float-linear",
+     "selection": "ellipse:250,150,80,60", "feather": 6, "args": {"output": "in-place"}},
     {"id": "frames", "proc": "sfumato-stylize-frames", "frames": [str(SAMPLES / "starry_night.jpg"),
                                                                   str(SAMPLES / "coffee_spoon_mask.png")],
      "selection": ELLIPSE, "args": {"blend": "starry-blue:0.5,crimson:0.5", "strength": 0.8}},
@@ -164,6 +168,25 @@ def test_clear_messages_for_impossible_requests(gimp_run, cid, message):
     rec = records[cid]
     assert rec["status"] == "execution-error", rec
     assert message in rec["error"], rec
+    # and nothing changed: no layer added, the source's pixels as they were
+    assert len(rec["layers_after"]) == len(rec["layers_before"]), rec
+    assert np.array_equal(_load(out, rec, "source_after"), _load(out, rec, "before"))
+
+
+@pytest.mark.parametrize("cid", ["stylize_float_linear", "fill_float_linear_inplace"])
+def test_32_bit_float_work_keeps_its_precision(gimp_run, cid):
+    """A 32-bit float (linear light) image comes back as float, with values between the 8- and 16-bit
+    steps: nothing on the way was posterised."""
+    rec, out = _ok(gimp_run, cid)
+    assert rec["format"].endswith("float") and rec["precision"].startswith("float")
+    before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
+    changed = np.abs(result - before).max(axis=2) > 1e-5  # over GIMP's own linear round trip (see above)
+    outside = mask < 0.5 / 65535  # GIMP's feathered float selection is ~1e-20, not 0, far from the ellipse
+    # only what is visibly selected changes (a fill of the ~1e-20 coverage would fill 12x the area)
+    assert outside.mean() > 0.3 and changed.sum() > 100 and not changed[outside].any()
+    inside = result[changed]
+    steps16 = np.abs(inside * 65535 - np.round(inside * 65535))
+    assert (steps16 > 0.01).mean() > 0.9  # not on the 16-bit grid (so not on the 8-bit one either)
 
 
 def test_one_warm_worker_served_every_call(gimp_run):
@@ -188,6 +211,8 @@ API_CASES = {
     "fill_new": ("inpaint", {"grow": 4, "feather": 4, "detail": 0.5}),
     "fill_inplace_u16": ("inpaint", {}),
     "fill_grey_offset": ("inpaint", {}),
+    "stylize_float_linear": ("stylize", {"style": "starry-blue", "strength": 0.6}),
+    "fill_float_linear_inplace": ("inpaint", {}),
 }
 
 
@@ -195,6 +220,8 @@ API_CASES = {
 def test_gimp_gives_what_the_python_api_gives_with_the_same_settings(gimp_run, cid):
     rec, out = _ok(gimp_run, cid)
     before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
+    from core.worker import FAINTEST_COVERAGE
+    mask = np.where(mask < FAINTEST_COVERAGE, np.float32(0), mask)  # the worker's reading of GIMP's selection
     op, options = API_CASES[cid]
     whole = mask.max() == 0 and op == "stylize"  # no selection: the whole layer
     if op == "stylize":
@@ -204,6 +231,11 @@ def test_gimp_gives_what_the_python_api_gives_with_the_same_settings(gimp_run, c
         from core.inpaint import InpaintOptions, inpaint
         expected = inpaint(before, mask, InpaintOptions(**options))
     assert expected.dtype == result.dtype and expected.shape == result.shape
+    if rec["precision"].endswith("-linear"):
+        # GIMP stores a linear image's layers in linear light: the R'G'B' result written back and read
+        # again drifts by float rounding (~1e-6), well under a 16-bit step (1.5e-5)
+        assert np.abs(expected - result).max() < 1e-5, f"{cid}: {np.abs(expected - result).max()} max difference"
+        return
     assert np.array_equal(expected, result), f"{cid}: {np.abs(expected.astype(float) - result).max()} max difference"
 
 
