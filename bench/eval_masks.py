@@ -1,6 +1,6 @@
 """Hole masks for evaluation that the inpainting model never trains on.
 
-Training draws its masks from export.train_inpaint.random_mask; nothing under export/ imports this
+Training draws its masks from sfumato.export.train_inpaint.random_mask; nothing under export/ imports this
 module, so a model cannot be tuned to these shapes. Four kinds, the ones GIMP users make, each drawn
 at the photo's own size and then grown by 4 px per 768 px of long side, the way a lasso overshoots:
 - strokes: thin scratches (~3%): smooth random curves 0.5-1.2% of the long side wide (LaMa's "thin");
@@ -71,7 +71,7 @@ def _box(h: int, w: int, rng: random.Random) -> np.ndarray:
 @lru_cache(maxsize=1)
 def silhouettes() -> tuple[np.ndarray, ...]:
     """Filled outlines of the photographic stamps (cartoons left out), one connected object each."""
-    from export.prepare_data import fetch  # downloads and unpacks the package once (Debian archive)
+    from sfumato.export.prepare_data import fetch  # downloads and unpacks the package once (Debian archive)
     root = fetch([STAMPS_PACKAGE]) / STAMPS_PACKAGE / "usr" / "share" / "tuxpaint" / "stamps"
     out = []
     for p in sorted(root.rglob("*.png")):

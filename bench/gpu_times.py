@@ -20,10 +20,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import registry  # noqa: E402
-from core.errors import SfumatoError  # noqa: E402
-from core.inpaint import InpaintOptions, inpaint  # noqa: E402
-from core.styletransfer import StylizeOptions, stylize  # noqa: E402
+from sfumato import registry  # noqa: E402
+from sfumato.errors import SfumatoError  # noqa: E402
+from sfumato.inpaint import InpaintOptions, inpaint  # noqa: E402
+from sfumato.styletransfer import StylizeOptions, stylize  # noqa: E402
 
 
 def photo(w: int, h: int) -> np.ndarray:

@@ -33,13 +33,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import protocol  # noqa: E402
-from core.errors import SfumatoError  # noqa: E402
-from core.imageio import read_image  # noqa: E402
-from core.inpaint import InpaintOptions, inpaint  # noqa: E402
-from core.pixels import resize  # noqa: E402
-from core.remote import Remote  # noqa: E402
-from core.styletransfer import StylizeOptions, stylize  # noqa: E402
+from sfumato import protocol  # noqa: E402
+from sfumato.errors import SfumatoError  # noqa: E402
+from sfumato.imageio import read_image  # noqa: E402
+from sfumato.inpaint import InpaintOptions, inpaint  # noqa: E402
+from sfumato.pixels import resize  # noqa: E402
+from sfumato.remote import Remote  # noqa: E402
+from sfumato.styletransfer import StylizeOptions, stylize  # noqa: E402
 
 STYLE_OPTIONS = StylizeOptions(style="starry-blue")
 INPAINT_OPTIONS = InpaintOptions()
@@ -52,7 +52,7 @@ def free_port() -> int:
 
 
 def start_server(args, token_file: Path, port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "core", "serve", "--port", str(port), "--token-file", str(token_file),
+    cmd = [sys.executable, "-m", "sfumato", "serve", "--port", str(port), "--token-file", str(token_file),
            "--replicas", str(args.replicas), "--threads", str(args.threads), "--max-queue", "32",
            "--max-per-client", "8"]
     log = open(token_file.parent / "server.log", "w")

@@ -2,7 +2,7 @@
 
 Python API (numpy arrays in and out, any of uint8/uint16/float, grey/RGB/alpha):
 
-    from core import stylize, StylizeOptions
+    from sfumato import stylize, StylizeOptions
     out = stylize(photo, StylizeOptions(style="starry-night", strength=0.8))
 """
 from .errors import SfumatoError
@@ -17,4 +17,4 @@ def __getattr__(name: str):
     if name in __all__:
         from . import styletransfer
         return getattr(styletransfer, name)
-    raise AttributeError(f"module 'core' has no attribute {name!r}")
+    raise AttributeError(f"module 'sfumato' has no attribute {name!r}")

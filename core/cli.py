@@ -27,21 +27,29 @@ def write_image(*args, **kwargs):
     return write_image(*args, **kwargs)
 
 
-def _float_arg(lo: float, hi: float):
-    def parse(text: str) -> float:
+def _number_arg(kind: type, lo: float, hi: float):
+    def parse(text: str):
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
         if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi}")
+            raise argparse.ArgumentTypeError(f"{value} is outside {lo:g}..{hi:g}")
         return value
     return parse
 
 
-def _inpaint_defaults():
-    from .options import InpaintOptions  # the one place inpainting defaults are stated
-    return InpaintOptions()
+def _schema_arguments(p: argparse.ArgumentParser, operation: str) -> None:
+    """The operation's options, as the schema in core/options.py states them (names, types, ranges,
+    defaults, help): the CLI is one of its doors."""
+    from .options import SCHEMA
+    for o in SCHEMA[operation]:
+        if o.type is bool:
+            assert o.default is False, o  # a flag that switches on
+            p.add_argument(o.flag, action="store_true", help=o.help)
+        else:
+            kind = _number_arg(o.type, *o.range) if o.range else o.type
+            p.add_argument(o.flag, type=kind, default=o.default, help=f"{o.help} (default {o.default:g})")
 
 
 def _batch_arguments(p: argparse.ArgumentParser) -> None:
@@ -73,13 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--style", help="built-in style name or index, or a blend NAME:W,NAME:W (see `sfumato styles`)")
     g.add_argument("--style-image", type=Path, help="any picture to use as the style")
-    s.add_argument("--strength", type=_float_arg(0, 1), default=1.0, help="0..1 (default 1)")
-    s.add_argument("--preserve-colors", action="store_true", help="stylized luminance, original colours")
-    s.add_argument("--scale", type=_float_arg(0.25, 8), default=1.0,
-                   help="texture size: >1 bigger brush strokes, <1 finer (default 1)")
+    _schema_arguments(s, "stylize")
     s.add_argument("--mask", type=Path, help="greyscale mask, white = stylize, grey = partial")
     s.add_argument("--device", choices=registry.DEVICES, default="auto")
-    s.add_argument("--tile", type=int, default=768, help="tile size for large images (network pixels)")
     _batch_arguments(s)
 
     ip = sub.add_parser("inpaint", help="fill the masked part of an image with plausible content")
@@ -91,15 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("-o", "--output", type=Path,
                     help="output file; with several inputs a folder, created if missing (default: INPUT_filled.png)")
     ip.add_argument("--model", default=None, help="inpainting model (default: sfumato-inpaint; see `sfumato models`)")
-    d = _inpaint_defaults()
-    ip.add_argument("--grow", type=int, default=d.grow,
-                    help=f"px at most the hole is enlarged before filling, less for thin regions; catches the halo "
-                         f"a tight selection leaves (default {d.grow})")
-    ip.add_argument("--feather", type=int, default=d.feather,
-                    help=f"px of soft edge when pasting back over the grown band (default {d.feather})")
-    ip.add_argument("--detail", type=_float_arg(0, 1), default=d.detail,
-                    help=f"0..1: fine texture copied in from the surroundings; grainier fills, a little further "
-                         f"from the original (default {d.detail:g})")
+    _schema_arguments(ip, "inpaint")
     ip.add_argument("--device", choices=registry.DEVICES, default="auto")
     _batch_arguments(ip)
 
@@ -265,7 +261,7 @@ def cmd_styles(a) -> int:
 def cmd_models(a) -> int:
     if a.models_action == "add":
         entry = registry.add_user_model(a.file, a.convention, a.name, a.licence)
-        from gimp_plugin.install import refresh_installed_plugins
+        from sfumato.gimp_plugin.install import refresh_installed_plugins
         refresh_installed_plugins()  # GIMP's Fill Selection dialog lists it from GIMP's next start
         print(f"added {entry['name']} ({a.convention}, {entry['bytes'] / 1e6:.1f} MB) to {registry.user_dir() / 'models'}; "
               f"use it with `sfumato inpaint ... --model {entry['name']}`")
@@ -323,7 +319,7 @@ def cmd_serve(a) -> int:
 
 
 def cmd_gimp(a) -> int:
-    from gimp_plugin.install import main as gimp_main
+    from sfumato.gimp_plugin.install import main as gimp_main
     token = None
     if a.server:
         if a.action != "install":

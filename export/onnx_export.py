@@ -1,8 +1,6 @@
 """Export a PyTorch module to our own ONNX (metadata + manifest entry) and check parity against it."""
 from __future__ import annotations
 
-import json
-import os
 import shlex
 import sys
 import tempfile
@@ -14,11 +12,12 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from core.registry import sha256_file
+import sfumato
+from sfumato import atomic
+from sfumato.registry import write_manifest_entry
 
 OPSET = 17
-MODELS_DIR = Path(__file__).resolve().parent.parent / "core" / "models"
-MANIFEST = "manifest.json"
+MODELS_DIR = Path(sfumato.__file__).resolve().parent / "models"  # core/ in the source tree
 
 
 def export_onnx(module: torch.nn.Module, args: tuple, path: Path, input_names: list[str],
@@ -36,9 +35,8 @@ def export_onnx(module: torch.nn.Module, args: tuple, path: Path, input_names: l
     model.producer_name = "sfumato-export"
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=str(value))
-    tmp_path = path.with_suffix(".onnx.tmp")
-    onnx.save(model, str(tmp_path))
-    os.replace(tmp_path, path)
+    with atomic.replacing(path) as tmp:
+        onnx.save(model, str(tmp))
 
 
 def run_onnx(path_or_bytes, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -72,18 +70,9 @@ def worst(*results: dict[str, float]) -> dict[str, float]:
 
 
 def build_command() -> str:
-    return "python -m export " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return "python -m sfumato.export " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def update_manifest(name: str, entry: dict, models_dir: Path = MODELS_DIR) -> dict:
-    """Add/replace one model's entry (file sha256 and size filled in here); atomic write."""
-    manifest_path = models_dir / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
-    file = models_dir / entry["file"]
-    entry = {**entry, "sha256": sha256_file(file), "bytes": file.stat().st_size}
-    manifest["models"][name] = entry
-    manifest["models"] = dict(sorted(manifest["models"].items()))
-    tmp = manifest_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, manifest_path)
-    return entry
+    """Add/replace one model's entry through the runtime's one manifest writer."""
+    return write_manifest_entry(models_dir, name, entry)

@@ -1,4 +1,4 @@
-"""`python -m export prepare inpaint-data`: training images for inpainting, from offline sources only.
+"""`python -m sfumato.export prepare inpaint-data`: training images for inpainting, from offline sources only.
 
 - Photographs: Debian's photographic wallpaper packages, the photos in a few other Debian packages
   (Palapeli's puzzle photos, OpenCV's sample photos, Stellarium's landscape panoramas, the monument,

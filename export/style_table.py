@@ -6,11 +6,12 @@ of their own, which then takes precedence)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from sfumato import atomic
 
 from . import importers, source
 from .nets.cin_style import CinStyleNet, CondInstanceNorm
@@ -21,7 +22,7 @@ SHIPPED_STYLES = Path(__file__).resolve().parent / "styles"
 
 
 def user_styles_dir() -> Path:
-    from core.registry import user_dir
+    from sfumato.registry import user_dir
     return user_dir() / "styles"
 
 
@@ -74,12 +75,9 @@ def save_row(net: CinStyleNet, index: int, folder: Path, meta: dict) -> Path:
         arrays[f"{name}.gamma"] = layer.gamma.data[index].numpy()
         arrays[f"{name}.beta"] = layer.beta.data[index].numpy()
     base = folder / meta["name"]
-    tmp = folder / f".{meta['name']}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, base.with_suffix(".npz"))
-    tmp = folder / f".{meta['name']}.tmp.json"
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, base.with_suffix(".json"))
+    with atomic.replacing(base.with_suffix(".npz")) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    atomic.write_json(base.with_suffix(".json"), meta)
     return base.with_suffix(".npz")
 
 

@@ -1,11 +1,11 @@
-"""Train the inpainting model: `python -m export train inpaint [--resume] [--minutes M] [--device cuda]`.
+"""Train the inpainting model: `python -m sfumato.export train inpaint [--resume] [--minutes M] [--device cuda]`.
 
 Resumable and deterministic given --seed: the checkpoint (decoder weights and their moving average,
 the discriminator's heads, optimizers, RNG states, step, elapsed time) is small enough to commit
 (export/checkpoints/inpaint.pt), so long training can stop and continue in a later session.
-Photos: `python -m export prepare inpaint-data` (never the Kodak set). Masks of every kind users
+Photos: `python -m sfumato.export prepare inpaint-data` (never the Kodak set). Masks of every kind users
 make: thin and thick strokes, blobs, large boxes, silhouettes (about half of them large).
-`python -m export build inpaint` exports the checkpoint (its moving average) to core/models.
+`python -m sfumato.export build inpaint` exports the checkpoint (its moving average) to core/models.
 
 Losses (LaMa's recipe, sized for a CPU): L1 in the hole; a perceptual L1 on frozen EfficientNet-Lite0
 features; with --adversarial > 0, a projected discriminator (Sauer et al. 2021): small trained heads
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from PIL import Image, ImageDraw
 
-from core.inpaint_models import harmonic_fill
+from sfumato.inpaint_models import harmonic_fill
 
 from . import source
 from .nets.efficientnet_lite import EfficientNetLite0Features
@@ -98,7 +98,7 @@ def list_photos(folders: list[Path]) -> list[Path]:
     files = sorted(p for f in folders for p in f.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     files = [p for p in files if "kodak" not in str(p).lower()]  # reserved for independent evaluation
     if not files:
-        raise SystemExit(f"no photos in {folders}; run `python -m export prepare inpaint-data`")
+        raise SystemExit(f"no photos in {folders}; run `python -m sfumato.export prepare inpaint-data`")
     return files
 
 

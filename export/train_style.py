@@ -1,4 +1,4 @@
-"""Train a new style from any painting: `python -m export train style --style-image P --name N`.
+"""Train a new style from any painting: `python -m sfumato.export train style --style-image P --name N`.
 
 Following Dumoulin et al., a conditional-instance-norm network learns a new style by training only
 that style's normalisation parameters (one gamma/beta row per norm layer, 990 numbers) with the
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.errors import SfumatoError
-from core.imageio import read_image
+from sfumato.errors import SfumatoError
+from sfumato.imageio import read_image
 
 from . import importers, source
 from .nets.efficientnet_lite import EfficientNetLite0Features
@@ -90,7 +90,7 @@ class StyleLoss:
 # --- data ---------------------------------------------------------------------------------------
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:
-    from core.pixels import split_channels, to_float
+    from sfumato.pixels import split_channels, to_float
     return torch.from_numpy(np.ascontiguousarray(to_float(split_channels(img)[0]).transpose(2, 0, 1)))
 
 
@@ -204,12 +204,12 @@ def train(args) -> dict:
             "training": {"steps": step, "seconds": round(seconds, 1), "loss_net": args.loss_net,
                          "device": args.device, "batch": args.batch, "size": args.size, "seed": args.seed,
                          "style_loss_first10": round(float(first), 4), "style_loss_last10": round(float(last), 4),
-                         "command": "python -m export train style " + " ".join(args.argv)}}
+                         "command": "python -m sfumato.export train style " + " ".join(args.argv)}}
     if args.ship:
         from .onnx_export import MODELS_DIR
         models_dir = MODELS_DIR
     else:
-        from core.registry import user_dir
+        from sfumato.registry import user_dir
         models_dir = user_dir() / "models"
         models_dir.mkdir(parents=True, exist_ok=True)
     if args.full:  # new convolutions: a model of its own, the table stays as it was
@@ -221,7 +221,7 @@ def train(args) -> dict:
         save_row(net, row, target_dir, meta)
         entry = build_table(models_dir, folders)
     if not args.ship:
-        from gimp_plugin.install import refresh_installed_plugins
+        from sfumato.gimp_plugin.install import refresh_installed_plugins
         refresh_installed_plugins()  # the GIMP Stylize dialog offers the new style from GIMP's next start
     where = f"model '{entry['file']}'" if args.full else f"table '{TABLE}' now has {len(entry['styles'])} styles"
     print(f"{args.name}: {step} steps in {seconds / 60:.1f} min, style loss {first:.3f} -> {last:.3f}; "

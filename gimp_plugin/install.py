@@ -6,15 +6,15 @@ sfumato-config.json naming this environment's Python, so the plug-in can start t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 
-from core.errors import SfumatoError
+from sfumato import atomic, protocol
+from sfumato.errors import SfumatoError
 
 PLUGIN_SRC = Path(__file__).resolve().parent / "sfumato"
-PROTOCOL_SRC = Path(__file__).resolve().parent.parent / "core" / "protocol.py"
+PROTOCOL_SRC = Path(protocol.__file__)  # core/protocol.py in the source tree
 FLATPAK_NOTE = ("Flatpak GIMP runs plug-ins inside its sandbox, which cannot start programs of the host's Python "
                 "environment; the plug-in is installed but the worker will not start unless the sandbox is opened "
                 "(e.g. `flatpak override --user --filesystem=home --talk-name=org.freedesktop.Flatpak "
@@ -38,22 +38,20 @@ def _targets(gimp_dir: Path | None) -> list[Path]:
 
 
 def _config(idle_timeout: int) -> dict:
-    from core.inpaint import DEFAULT_MODEL
-    from core.registry import all_models
-    from core.styletransfer import style_table
+    from sfumato.inpaint import DEFAULT_MODEL
+    from sfumato.options import SCHEMA
+    from sfumato.registry import all_models
+    from sfumato.styletransfer import style_table
     inpainters = sorted((n for n, m in all_models().items() if m.task == "inpaint"), key=lambda n: n != DEFAULT_MODEL)
     return {"python": sys.executable, "idle_timeout": idle_timeout, "styles": [s["name"] for s in style_table()],
-            "inpaint_models": inpainters}
+            "inpaint_models": inpainters,
+            # the option schema's GIMP part: the plug-in makes its procedure arguments from it
+            "options": {op: [o.describe() for o in options if o.gimp] for op, options in SCHEMA.items()}}
 
 
 def _write_json(path: Path, data: dict) -> None:
     """Atomically, readable by this user only: the config may hold a server's token."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    if tmp.exists():
-        tmp.unlink()
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
-        f.write(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic.write_json(path, data, mode=0o600)
 
 
 def install(gimp_dir: Path | None = None, idle_timeout: int = 600, server: str | None = None,
@@ -87,11 +85,12 @@ def refresh_installed_plugins() -> None:
         if cfg_path.exists():
             cfg = json.loads(cfg_path.read_text())
             fresh = _config(cfg.get("idle_timeout", 600))
-            _write_json(cfg_path, {**cfg, "styles": fresh["styles"], "inpaint_models": fresh["inpaint_models"]})
+            _write_json(cfg_path, {**cfg, "styles": fresh["styles"], "inpaint_models": fresh["inpaint_models"],
+                                   "options": fresh["options"]})
 
 
 def stop_worker() -> bool:
-    from core import protocol
+    from sfumato import protocol
     try:
         sock = protocol.connect(timeout=5)
     except OSError:
@@ -103,7 +102,7 @@ def stop_worker() -> bool:
 
 
 def worker_status() -> str:
-    from core import protocol
+    from sfumato import protocol
     try:
         sock = protocol.connect(timeout=5)
     except OSError:

@@ -30,17 +30,17 @@ def _isolated_user_dir(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def photo() -> np.ndarray:
-    from core.imageio import read_image
+    from sfumato.imageio import read_image
     return read_image(SAMPLES / "coffee.jpg")
 
 
 @pytest.fixture(scope="session")
 def painting() -> np.ndarray:
-    from core.imageio import read_image
+    from sfumato.imageio import read_image
     return read_image(SAMPLES / "starry_night.jpg")
 
 
 def run_cli(*args, cwd=None, env=None):
     e = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "sfumato", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=e, timeout=600)

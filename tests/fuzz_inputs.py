@@ -130,7 +130,7 @@ def cli_case(rng: random.Random, folder: Path) -> list[str]:
 
 def run_cli_case(args: list[str]) -> tuple[int, str]:
     """Run the CLI in this process; returns (exit code, stderr). An exception escaping main() is a bug."""
-    from core.cli import main
+    from sfumato.cli import main
     err, out = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:

@@ -33,7 +33,7 @@ class Server:
                **self.env}
         env.pop("RAY_ADDRESS", None)
         self.log = open(self.folder / "server.log", "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(self.port),
+        self.proc = subprocess.Popen([sys.executable, "-m", "sfumato", "serve", "--port", str(self.port),
                                       "--token-file", str(self.token_file), *self.args],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.folder,
                                      start_new_session=True)

@@ -76,7 +76,7 @@ def test_bad_input_exit_2_one_line_nothing_written(tmp_path, case):
 
 
 def test_cuda_request_without_cuda_is_a_clear_error(tmp_path):
-    from core import registry
+    from sfumato import registry
     works, why = registry.cuda_status()
     if works:
         pytest.skip("CUDA works here")
@@ -87,7 +87,7 @@ def test_cuda_request_without_cuda_is_a_clear_error(tmp_path):
 
 
 def test_device_auto_uses_cuda_exactly_when_it_works(monkeypatch):
-    from core import registry
+    from sfumato import registry
     monkeypatch.setattr(registry, "cuda_status", lambda: (True, "CUDA works"))
     assert registry.providers_for("auto") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert registry.providers_for("cuda")[0] == "CUDAExecutionProvider"
@@ -101,7 +101,7 @@ def test_device_auto_uses_cuda_exactly_when_it_works(monkeypatch):
 def test_no_cuda_session_is_tried_without_an_nvidia_driver(monkeypatch):
     """Starting a CUDA session to find out costs ~0.25 s; without a driver it cannot work."""
     import onnxruntime
-    from core import registry
+    from sfumato import registry
     monkeypatch.setattr(registry, "nvidia_driver_present", lambda: False)
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     monkeypatch.setattr(onnxruntime, "InferenceSession", lambda *a, **k: pytest.fail("a session was created"))
@@ -113,8 +113,8 @@ def test_no_cuda_session_is_tried_without_an_nvidia_driver(monkeypatch):
 
 
 def test_sessions_start_from_a_cached_optimised_graph(tmp_path):
-    from core import registry
-    from core.styletransfer import StylizeOptions, stylize
+    from sfumato import registry
+    from sfumato.styletransfer import StylizeOptions, stylize
     img = np.asarray(Image.open(SAMPLES / "coffee.jpg").convert("RGB"))[:128, :128]
     registry.clear_sessions()
     first = stylize(img, StylizeOptions(style="crimson", device="cpu"))
@@ -160,7 +160,7 @@ def test_a_damaged_model_file_is_one_error_naming_it(tmp_path, model, command):
     """A model whose bytes no longer match its sha256 (a bad download, a disk error) is refused
     before it runs: exit 2, one line with the file and both hashes' beginnings, nothing written."""
     import json
-    from core import registry
+    from sfumato import registry
     home = tmp_path / "home"
     (home / "models").mkdir(parents=True)
     shipped = registry.get_model(model)
@@ -182,20 +182,13 @@ def test_doctor_reports_providers_and_cuda():
 
 
 def test_inpaint_defaults_are_the_same_everywhere():
-    """The CLI and the GIMP dialog state InpaintOptions' defaults (GIMP's Python cannot import the
-    core): a default changed in one place only would make the doors disagree."""
-    import re
-
-    from core.cli import build_parser
-    from core.inpaint import InpaintOptions
-    from tests.conftest import ROOT
+    """The CLI's defaults are InpaintOptions' (both from core/options.py; the GIMP door is checked
+    against the schema inside a real GIMP, tests/gimp)."""
+    from sfumato.cli import build_parser
+    from sfumato.inpaint import InpaintOptions
     a = build_parser().parse_args(["inpaint", "in.png", "--mask", "m.png"])
     o = InpaintOptions()
     assert (a.grow, a.feather, a.detail) == (o.grow, o.feather, o.detail)
-    plugin = (ROOT / "gimp_plugin" / "sfumato" / "sfumato.py").read_text()
-    for name, value in (("grow", o.grow), ("feather", o.feather), ("detail", o.detail)):
-        declared = re.search(rf'add_(?:int|double)_argument\("{name}",.*?, ([0-9.]+), flags\)', plugin, re.S)
-        assert declared and float(declared.group(1)) == value, name
 
 
 # --- many files in one run ----------------------------------------------------------------------
@@ -273,3 +266,27 @@ def test_two_inputs_that_would_overwrite_each_other_are_refused(tmp_path, folder
     Image.open(folder / "a.jpg").save(other / "a.png")
     line = _one_error_line(run_cli("stylize", folder / "a.jpg", other / "a.png", "--style", "3", "-o", tmp_path / "o"))
     assert "would both be written to" in line
+
+
+def test_the_cli_takes_its_options_from_the_schema():
+    """The CLI door of core/options.py: each option's flag, default, range and help as the schema says;
+    the worker accepts the same names (the GIMP door is checked in tests/gimp)."""
+    import argparse
+
+    from sfumato.cli import build_parser
+    from sfumato.options import SCHEMA
+    from sfumato.worker import _fields
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for operation, options in SCHEMA.items():
+        actions = {a.dest: a for a in subparsers[operation]._actions}
+        for o in options:
+            action = actions[o.name]
+            assert action.option_strings == [o.flag] and action.default == o.default and o.help in action.help
+            if o.range:
+                parse = action.type
+                assert parse(str(o.range[0])) == o.range[0] and parse(str(o.range[1])) == o.range[1]
+                for outside in (o.range[0] - 1, o.range[1] + 1):
+                    with pytest.raises(argparse.ArgumentTypeError):
+                        parse(str(outside))
+        assert set(_fields(operation)) >= {o.name for o in options}

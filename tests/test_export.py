@@ -8,24 +8,24 @@ import pytest
 import torch  # noqa: E402  (the export extra; a missing torch must fail, not skip)
 pytestmark = pytest.mark.torch
 
-from core.registry import SHIPPED_DIR  # noqa: E402
-from export import importers, source  # noqa: E402
-from export.nets.norm import stats_size  # noqa: E402
-from export.onnx_export import run_onnx  # noqa: E402
+from sfumato.registry import SHIPPED_DIR  # noqa: E402
+from sfumato.export import importers, source  # noqa: E402
+from sfumato.export.nets.norm import stats_size  # noqa: E402
+from sfumato.export.onnx_export import run_onnx  # noqa: E402
 
 MANIFEST = json.loads((SHIPPED_DIR / "manifest.json").read_text())["models"]
 
 
 @pytest.fixture(scope="module")
 def nets():
-    from export.style_table import SHIPPED_STYLES, assemble
+    from sfumato.export.style_table import SHIPPED_STYLES, assemble
     return {"styles": assemble([SHIPPED_STYLES])[0],
             "arbitrary_predict": importers.import_predictor(source.load_original("arbitrary_predict")),
             "arbitrary_transform": importers.import_transformer(source.load_original("arbitrary_transform"))}
 
 
 def _photo(h, w):
-    from export.build import _photo
+    from sfumato.export.build import _photo
     return _photo(h, w)
 
 
@@ -88,7 +88,7 @@ def test_shipped_models_carry_metadata_and_dynamic_sizes():
         meta = {p.key: p.value for p in model.metadata_props}
         assert meta["name"] == name and meta["licence"] == entry["licence"] and meta["task"] == entry["task"]
         assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
-        assert entry["built_by"].startswith("python -m export ") and len(entry["sha256"]) == 64
+        assert entry["built_by"].startswith("python -m sfumato.export ") and len(entry["sha256"]) == 64
         if entry["task"] == "stylize":
             dims = model.graph.input[0].type.tensor_type.shape.dim
             assert [d.dim_param for d in dims[2:]] == ["h", "w"]
@@ -96,8 +96,8 @@ def test_shipped_models_carry_metadata_and_dynamic_sizes():
 
 
 def test_build_is_reproducible(tmp_path):
-    """`python -m export build styles` rebuilds byte-identical files to those shipped."""
-    from export.build import build_styles
+    """`python -m sfumato.export build styles` rebuilds byte-identical files to those shipped."""
+    from sfumato.export.build import build_styles
     build_styles(tmp_path)
     rebuilt = json.loads((tmp_path / "manifest.json").read_text())["models"]
     for name in ("styles", "arbitrary_predict", "arbitrary_transform"):
@@ -108,7 +108,7 @@ def test_build_is_reproducible(tmp_path):
 def test_pad_free_stride2_conv_exports_exactly(tmp_path, size):
     """The exported form of reflect pad + 3x3 stride-2 conv (zero-padded conv + border fix) gives
     the same numbers as PyTorch's reflect form at any even size, corners included."""
-    from export.nets.fastconv import reflect_conv3_s2
+    from sfumato.export.nets.fastconv import reflect_conv3_s2
 
     class Conv(torch.nn.Module):
         def __init__(self):
@@ -135,7 +135,7 @@ def test_exported_norm_is_a_depthwise_conv_with_the_instance_norm_result(tmp_pat
     """The norm exports as statistics (ReduceMean, a batched MatMul for the sums of squares) + one
     depthwise 1x1 Conv (no BatchNormalization) with the ReLU directly after it, and gives instance
     norm's numbers."""
-    from export.nets.norm import NormContext, StatsNorm
+    from sfumato.export.nets.norm import NormContext, StatsNorm
 
     class Norm(torch.nn.Module):
         def __init__(self):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from core import protocol
+from sfumato import protocol
 from tests.fuzz_inputs import bad_frames, run_cli_fuzz
 from tests.test_worker import client  # noqa: F401  (fixture)
 

@@ -7,10 +7,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from core import registry
-from core.errors import SfumatoError
-from core.inpaint import InpaintOptions, inpaint
-from core.inpaint_models import harmonic_fill, push_pull_fill
+from sfumato import registry
+from sfumato.errors import SfumatoError
+from sfumato.inpaint import InpaintOptions, inpaint
+from sfumato.inpaint_models import harmonic_fill, push_pull_fill
 from tests.conftest import SAMPLES, run_cli
 
 FILL = np.array([0.2, 0.6, 0.4], np.float32)
@@ -191,7 +191,7 @@ def test_harmonic_prior_is_the_mean_of_its_neighbours_up_to_the_image_border(pho
 def test_grow_spares_thin_regions_and_grows_thick_ones_up_to_the_setting():
     """A scratch keeps the known pixels right beside it, which are most of what it is filled from;
     a large hole grows by the setting, in proportion to its thickness."""
-    from core.inpaint import GROW_PER_THICKNESS, grow_hole
+    from sfumato.inpaint import GROW_PER_THICKNESS, grow_hole
     hole = np.zeros((300, 400), bool)
     hole[50:56, 20:380] = True      # a 6 px scratch
     hole[120:280, 100:300] = True   # a 160 x 200 box
@@ -216,7 +216,7 @@ def test_the_default_settings_never_touch_a_known_pixel(photo):
 def test_the_network_beats_its_own_prior(photo):
     """The fill must be better than the harmonic prior the network starts from, not merely better
     than a flat colour: a broken network on top of a good prior would pass that."""
-    from core.inpaint_models import harmonic_fill
+    from sfumato.inpaint_models import harmonic_fill
     truth = photo.astype(np.float32) / 255
     gains = []
     for ys, xs in ((slice(150, 230), slice(250, 330)), (slice(40, 100), slice(60, 200)), (slice(280, 330), slice(380, 520))):
@@ -234,7 +234,7 @@ def test_default_model_is_shipped_with_its_training_record():
     entry = registry.get_model("sfumato-inpaint").entry
     assert entry["task"] == "inpaint" and entry["kind"] == "sfumato-inpaint" and entry["licence"] == "Apache-2.0"
     assert entry["training"]["steps"] > 0 and entry["training"]["hours"] > 0
-    assert entry["built_by"] == "python -m export build inpaint"
+    assert entry["built_by"] == "python -m sfumato.export build inpaint"
     assert entry["parity_torch_vs_onnx"]["max_abs"] <= 1e-4
 
 
@@ -253,10 +253,10 @@ def test_default_model_fills_a_hole(photo):
 @pytest.mark.torch
 def test_default_model_matches_its_pytorch_module(photo):
     import torch
-    from export.onnx_export import run_onnx
-    from export.train_inpaint import CHECKPOINT, make_net
+    from sfumato.export.onnx_export import run_onnx
+    from sfumato.export.train_inpaint import CHECKPOINT, make_net
     net = make_net()
-    from export.train_inpaint import exported_weights
+    from sfumato.export.train_inpaint import exported_weights
     net.load_state_dict(exported_weights(torch.load(CHECKPOINT, map_location="cpu", weights_only=False)), strict=False)
     net.eval()
     x = np.ascontiguousarray((photo[:192, :256].astype(np.float32) / 255).transpose(2, 0, 1)[None])
@@ -284,7 +284,7 @@ def _half_textured(size=160, seed=0):
 
 
 def test_detail_adds_texture_where_the_surroundings_have_it_and_nowhere_else():
-    from core.detail import add_detail
+    from sfumato.detail import add_detail
     img = _half_textured()
     unknown = np.zeros(img.shape[:2], bool)
     unknown[50:110, 40:120] = True          # straddles the textured and the flat half
@@ -307,7 +307,7 @@ def test_copied_detail_shows_no_block_seams():
     blocks' matches, a block edge looks like anywhere else."""
     from scipy import ndimage
 
-    from core.detail import BLOCK, add_detail
+    from sfumato.detail import BLOCK, add_detail
     rng = np.random.default_rng(3)
     grain = ndimage.gaussian_filter(rng.standard_normal((160, 160)), 1.2)
     img = np.repeat(np.clip(0.5 + 0.075 * grain / grain.std(), 0, 1)[..., None], 3, axis=2).astype(np.float32)
@@ -327,7 +327,7 @@ def test_wide_detail_blur_stays_a_gaussian(sigma):
     still be the Gaussian's blur (same detail left over), edges and image borders included."""
     from scipy import ndimage
 
-    from core.detail import _blur
+    from sfumato.detail import _blur
     rng = np.random.default_rng(1)
     img = ndimage.gaussian_filter(rng.random((301, 257, 3)), (3, 3, 0)) * 3 + 0.2 * rng.random((301, 257, 3))
     img[100:180, 50:120] += 0.5  # a hard-edged square
@@ -342,7 +342,7 @@ def test_wide_detail_blur_stays_a_gaussian(sigma):
 
 
 def test_detail_leaves_a_fill_alone_when_the_surroundings_are_smooth():
-    from core.detail import add_detail
+    from sfumato.detail import add_detail
     y, x = np.mgrid[0:128, 0:128] / 128.0
     img = np.stack([x, y, 0.5 + 0 * x], axis=2).astype(np.float32)  # a smooth gradient: no detail to copy
     unknown = np.zeros((128, 128), bool)
@@ -366,13 +366,13 @@ def test_inpaint_detail_option(photo):
 
 
 def test_a_mask_of_thousands_of_specks_is_filled_in_a_few_model_runs(photo, monkeypatch):
-    from core import inpaint_models
+    from sfumato import inpaint_models
     runs = []
     original = inpaint_models.SfumatoInpaint.fill
     monkeypatch.setattr(inpaint_models.SfumatoInpaint, "fill", lambda self, c, h: runs.append(1) or original(self, c, h))
     mask = (np.random.default_rng(0).random(photo.shape[:2]) < 0.05).astype(np.float32)  # ~12k specks
     out = inpaint(photo, mask)
-    from core.inpaint import MAX_REGIONS
+    from sfumato.inpaint import MAX_REGIONS
     assert 0 < len(runs) <= MAX_REGIONS
     assert (out[mask > 0] != photo[mask > 0]).any(axis=-1).mean() > 0.5 and np.array_equal(out[mask == 0], photo[mask == 0])
 
@@ -380,7 +380,7 @@ def test_a_mask_of_thousands_of_specks_is_filled_in_a_few_model_runs(photo, monk
 def test_thin_regions_are_filled_at_full_resolution_thick_ones_at_the_working_size():
     """A scratch across a large photo is filled from the pixels right beside it: shrinking its crop
     to the working size would blur exactly those. A large hole shrinks as before."""
-    from core.inpaint import MAX_CROP_SIDE, working_scale
+    from sfumato.inpaint import MAX_CROP_SIDE, working_scale
     scratch = np.zeros((700, 1200), bool)
     scratch[300:310, 50:1150] = True
     assert working_scale(scratch, 512) == 1.0

@@ -1,3 +1,4 @@
+import json
 import os
 import struct
 import zlib
@@ -6,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.errors import SfumatoError
-from core.imageio import read_image, read_mask, write_image
-from core.pixels import from_float, keep_colours, split_channels, to_float, to_planar
+from sfumato.errors import SfumatoError
+from sfumato.imageio import read_image, read_mask, write_image
+from sfumato.pixels import from_float, keep_colours, split_channels, to_float, to_planar
 
 
 def test_float_round_trip_is_exact_for_uint8_and_uint16():
@@ -180,3 +181,17 @@ def test_a_header_that_declares_a_huge_image_with_no_data_is_refused_at_once(tmp
     flat = tmp_path / "flat.png"  # a legitimately flat large image compresses ~1000:1, and is read
     Image.new("L", (6000, 6000), 255).save(flat)
     assert read_image(flat).shape == (6000, 6000, 1)
+
+
+def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
+    from sfumato import atomic
+    target = tmp_path / "manifest.json"
+    atomic.write_json(target, {"models": {"a": 1}})
+    with pytest.raises(RuntimeError):
+        with atomic.replacing(target) as tmp:
+            tmp.write_text("half a fi")
+            raise RuntimeError("disk full")
+    assert json.loads(target.read_text()) == {"models": {"a": 1}}
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+    atomic.write_text(target, "new", mode=0o600)
+    assert target.read_text() == "new" and (target.stat().st_mode & 0o777) == 0o600

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-import core.styletransfer as st
-from core import StylizeOptions, SfumatoError, parse_style, style_table, stylize
-from core.pixels import to_float
+import sfumato.styletransfer as st
+from sfumato import StylizeOptions, SfumatoError, parse_style, style_table, stylize
+from sfumato.pixels import to_float
 
 
 def luma(a):
@@ -137,7 +137,7 @@ def test_option_errors(photo, painting):
 
 def test_style_image_runs_at_full_output_resolution(painting):
     from PIL import Image
-    from core.imageio import read_image
+    from sfumato.imageio import read_image
     from tests.conftest import SAMPLES
     photo = np.asarray(Image.fromarray(read_image(SAMPLES / "coffee.jpg")).resize((1000, 872), Image.LANCZOS))
     out = stylize(photo, StylizeOptions(style_image=painting))
@@ -155,7 +155,7 @@ def _force_tiles(monkeypatch):
 
 @pytest.mark.parametrize("option", [dict(style="starry-blue"), dict(style_image="painting")])
 def test_tiled_matches_untiled_without_seams(monkeypatch, painting, option):
-    from core.imageio import read_image
+    from sfumato.imageio import read_image
     from tests.conftest import SAMPLES
     photo = read_image(SAMPLES / "coffee.jpg")  # 600 x 400
     if option.get("style_image"):
@@ -165,7 +165,7 @@ def test_tiled_matches_untiled_without_seams(monkeypatch, painting, option):
     tiled = stylize(photo, StylizeOptions(**option, tile=192)).astype(float)
     assert np.abs(tiled - whole).mean() <= 2.0
     # seams: the jump across tile borders is no larger than across any other row/column
-    from core.tiling import spans
+    from sfumato.tiling import spans
     t, ov = 192, 64
     for axis, length in ((0, photo.shape[0]), (1, photo.shape[1])):
         jumps = np.abs(np.diff(tiled, axis=axis)).mean(axis=(1, 2) if axis == 0 else (0, 2))
@@ -209,7 +209,7 @@ def _tiled_with_thumbnail_stats(monkeypatch, photo, per_tile=False):
 
 def _border_jump_ratio(tiled, whole):
     """Max over tile borders of (jump across that row/column when tiled) / (the same when untiled)."""
-    from core.tiling import spans
+    from sfumato.tiling import spans
     worst = 0.0
     for axis in (0, 1):
         length = tiled.shape[axis]
@@ -230,7 +230,7 @@ def test_no_seams_at_tile_borders_with_thumbnail_statistics(monkeypatch, photo):
 def test_frames_share_one_set_of_statistics(photo):
     """stylize_frames: every frame normalised with the same statistics (the frames' mean), so a
     darker frame stays darker instead of being normalised back, and the frames' order does not matter."""
-    from core.styletransfer import StylizeOptions, stylize, stylize_frames
+    from sfumato.styletransfer import StylizeOptions, stylize, stylize_frames
     options = StylizeOptions(style="starry-blue")
     dark = (photo.astype(np.float32) * 0.5).astype(np.uint8)
     alone = stylize_frames([photo], options)[0]

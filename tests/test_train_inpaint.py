@@ -9,8 +9,8 @@ from PIL import Image
 pytestmark = pytest.mark.torch
 import torch  # noqa: E402  (the export extra; a missing torch must fail, not skip)
 
-from export import train_inpaint  # noqa: E402
-from export.prepare_data import NOT_A_PHOTO, held_out, opaque_rgb  # noqa: E402
+from sfumato.export import train_inpaint  # noqa: E402
+from sfumato.export.prepare_data import NOT_A_PHOTO, held_out, opaque_rgb  # noqa: E402
 
 
 @pytest.mark.parametrize("kind,lo,hi", [("strokes", 0.003, 0.15), ("blobs", 0.01, 0.3), ("box", 0.1, 0.45),
@@ -37,7 +37,7 @@ def test_prepare_keeps_photos_and_leaves_out_maps_and_cut_outs(tmp_path):
 
 
 def test_a_photo_with_a_twin_in_training_is_never_held_out():
-    from export.prepare_data import HAS_A_TRAINING_TWIN, every_tenth
+    from sfumato.export.prepare_data import HAS_A_TRAINING_TWIN, every_tenth
     by_hash = [k for k in HAS_A_TRAINING_TWIN if every_tenth(k)]
     assert sorted(by_hash) == sorted(HAS_A_TRAINING_TWIN)  # the hash alone would hold each one out
     assert not any(held_out(k) for k in HAS_A_TRAINING_TWIN)
@@ -67,7 +67,7 @@ def _qt_resource_bundle(files: dict[str, tuple[bytes, bool]]) -> bytes:
 
 def test_qt_resource_bundles_are_read_file_by_file():
     """GCompris keeps its photos inside Qt resource bundles; prepare reads them without Qt."""
-    from export.prepare_data import rcc_files
+    from sfumato.export.prepare_data import rcc_files
     jpeg, png = b"\xff\xd8\xff fake jpeg", b"\x89PNG fake png" * 50
     bundle = _qt_resource_bundle({"cheetah.jpg": (jpeg, False), "pyramid.png": (png, True)})
     assert list(rcc_files(bundle)) == [("/photos/cheetah.jpg", jpeg), ("/photos/pyramid.png", png)]
@@ -176,7 +176,7 @@ def test_the_evaluation_masks_are_not_the_training_generator():
 
 
 def test_fourier_transform_as_matrix_products_matches_torch_fft():
-    from export.nets.inpaint_net import dft2, idft2_real
+    from sfumato.export.nets.inpaint_net import dft2, idft2_real
     x = torch.randn(2, 3, 12, 20, dtype=torch.float64)
     re, im = dft2(x)
     ref = torch.fft.fft2(x, norm="ortho")
@@ -187,7 +187,7 @@ def test_fourier_transform_as_matrix_products_matches_torch_fft():
 
 
 def test_fourier_blocks_reach_across_the_whole_picture_and_start_as_the_identity():
-    from export.nets.inpaint_net import FourierBlock
+    from sfumato.export.nets.inpaint_net import FourierBlock
     torch.manual_seed(0)
     block = FourierBlock(8)
     x = torch.randn(1, 8, 16, 16)

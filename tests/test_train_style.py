@@ -17,7 +17,7 @@ def train(home, *args):
     import subprocess
     import sys
     env = {**os.environ, "SFUMATO_HOME": str(home), "HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "export", "train", "style", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "sfumato.export", "train", "style", *map(str, args)], capture_output=True,
                           text=True, env=env, timeout=600, cwd=SAMPLES.parent.parent)
 
 
@@ -64,9 +64,9 @@ def test_new_style_round_trips_through_the_manifest(trained, tmp_path):
 
 def test_exported_table_matches_the_pytorch_module(trained, monkeypatch):
     monkeypatch.setenv("SFUMATO_HOME", str(trained))
-    from export.nets.norm import stats_size
-    from export.onnx_export import run_onnx
-    from export.style_table import SHIPPED_STYLES, assemble, user_styles_dir
+    from sfumato.export.nets.norm import stats_size
+    from sfumato.export.onnx_export import run_onnx
+    from sfumato.export.style_table import SHIPPED_STYLES, assemble, user_styles_dir
     net, styles = assemble([SHIPPED_STYLES, user_styles_dir()])
     x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
     w = np.zeros(net.n_styles, np.float32)

@@ -65,7 +65,7 @@ def test_video_errors_are_one_line(tmp_path):
 
 
 def test_the_temporal_filter_steadies_noise_and_lets_real_changes_through():
-    from core.video import TemporalFilter, global_shift
+    from sfumato.video import TemporalFilter, global_shift
     rng = np.random.default_rng(1)
     scene = rng.integers(0, 255, (64, 96 + 8, 3)).astype(np.float32)
     frames = [np.clip(scene[:, t:t + 96] + rng.normal(0, 2, (64, 96, 3)), 0, 255).astype(np.uint8) for t in range(6)]

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from core import StylizeOptions, protocol, stylize
+from sfumato import StylizeOptions, protocol, stylize
 from tests.conftest import run_cli
 
 
@@ -19,7 +19,7 @@ def _installed_client(tmp_path, monkeypatch):
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    from gimp_plugin.install import install
+    from sfumato.gimp_plugin.install import install
     [dest] = install(tmp_path / "GIMP" / "3.0", idle_timeout=60)
     monkeypatch.syspath_prepend(str(dest))
     for name in ("sfumato_client", "sfumato_protocol"):
@@ -142,9 +142,9 @@ def test_gimp_install_status_uninstall(tmp_path):
 
 
 def test_inpaint_through_the_worker(client, photo, tmp_path):
-    from core.inpaint import InpaintOptions, inpaint
+    from sfumato.inpaint import InpaintOptions, inpaint
     from tests.test_inpaint import migan_like
-    registry_entry = __import__("core.registry", fromlist=["add_user_model"]).add_user_model(
+    registry_entry = __import__("sfumato.registry", fromlist=["add_user_model"]).add_user_model(
         migan_like(tmp_path / "m.onnx"), "migan", "worker-migan")
     mask = np.zeros(photo.shape[:2], np.float32)
     mask[100:180, 200:300] = 1
@@ -167,7 +167,7 @@ def test_idle_worker_exits_and_removes_its_socket(tmp_path):
     runtime = tmp_path / "rt"
     runtime.mkdir(mode=0o700)
     path = runtime / "worker.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "core.worker", "--socket", str(path), "--idle-timeout", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "sfumato.worker", "--socket", str(path), "--idle-timeout", "1"],
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not path.exists() and time.monotonic() < deadline:
@@ -268,19 +268,20 @@ def test_a_silent_client_times_out_and_queued_clients_hear_they_wait(tmp_path, m
             pass
 
 
-def test_the_worker_starts_in_the_plugin_folder_not_wherever_gimp_runs(tmp_path, monkeypatch):
-    """`python -m core.worker` imports from its working folder first; a folder named `core` where
-    GIMP was started must not replace the real package (the installer used to write the folder under
-    a key the client never read, so the worker ran wherever GIMP was started)."""
-    decoy = tmp_path / "gimp-cwd" / "core"
+def test_the_worker_starts_where_nothing_can_shadow_the_package(tmp_path, monkeypatch):
+    """`python -m sfumato.worker` imports from its working folder first: neither a folder named
+    `sfumato` where GIMP was started nor the plug-in's own sfumato.py may replace the real package, so
+    the worker runs in the private runtime folder (the plug-in's folder once made it import the
+    plug-in; before that the installer wrote the folder under a key the client never read)."""
+    decoy = tmp_path / "gimp-cwd" / "sfumato"
     decoy.mkdir(parents=True)
-    (decoy / "__init__.py").write_text("raise SystemExit('the decoy core was imported')\n")
-    (decoy / "worker.py").write_text("raise SystemExit('the decoy core was imported')\n")
+    (decoy / "__init__.py").write_text("raise SystemExit('the decoy sfumato was imported')\n")
+    (decoy / "worker.py").write_text("raise SystemExit('the decoy sfumato was imported')\n")
     monkeypatch.chdir(decoy.parent)
     client = _installed_client(tmp_path, monkeypatch)
     try:
         pid = client.request({"op": "ping"})[0]["pid"]
-        assert os.readlink(f"/proc/{pid}/cwd") == os.path.dirname(client.CONFIG)  # the plug-in's folder
+        assert os.readlink(f"/proc/{pid}/cwd") == client.protocol.runtime_dir()  # the private runtime folder
     finally:
         try:
             client.request({"op": "shutdown"})

@@ -163,14 +163,12 @@ def fill_request(config, header, buffers):
         raise client.WorkerError("The selection is empty: select the area to fill first (e.g. with the "
                                  "Free Select tool around the object to remove).")
     header["op"] = "inpaint"
-    header["options"] = {"model": config.get_property("model"), "grow": config.get_property("grow"),
-                         "feather": config.get_property("feather"), "detail": config.get_property("detail")}
+    header["options"] = {"model": config.get_property("model"), **schema_values(config, "inpaint")}
     return "Filled"
 
 
 def _stylize_options(config):
-    return {"strength": config.get_property("strength"), "preserve_colors": config.get_property("preserve-colors"),
-            "scale": config.get_property("texture-scale")}
+    return schema_values(config, "stylize")
 
 
 REQUESTS = {STYLIZE: stylize_request, STYLIZE_WITH: stylize_with_request, FILL: fill_request}
@@ -249,6 +247,30 @@ def run(procedure, run_mode, image, drawables, config, data):
     return retval
 
 
+def schema(operation):
+    """The options of an operation as `sfumato gimp install` wrote them from core/options.py."""
+    try:
+        return client.load_config().get("options", {}).get(operation, [])
+    except client.WorkerError:
+        return []
+
+
+def add_schema_arguments(procedure, operation, flags):
+    for o in schema(operation):
+        doc = o["help"][:1].upper() + o["help"][1:]
+        if o["type"] == "bool":
+            procedure.add_boolean_argument(o["gimp"], o["label"], doc, o["default"], flags)
+        elif o["type"] == "int":
+            procedure.add_int_argument(o["gimp"], o["label"], doc, o["min"], o["max"], o["default"], flags)
+        else:
+            procedure.add_double_argument(o["gimp"], o["label"], doc, o["min"], o["max"], o["default"], flags)
+
+
+def schema_values(config, operation):
+    """{option name: the procedure's value} for the request."""
+    return {o["name"]: config.get_property(o["gimp"]) for o in schema(operation)}
+
+
 def config_choice(key, fallback):
     """A Gimp.Choice of the names the installer recorded (styles, inpainting models)."""
     choice = Gimp.Choice.new()
@@ -289,11 +311,7 @@ class Sfumato(Gimp.PlugIn):
                                         "surroundings.", name)
             choice, default = config_choice("inpaint_models", "sfumato-inpaint")
             procedure.add_choice_argument("model", "_Model", "Inpainting model", choice, default, flags)
-            procedure.add_int_argument("grow", "_Grow (px)", "Enlarge the hole the model fills by up to this (thin "
-                                       "regions less): catches the halo of a tight selection", 0, 200, 0, flags)
-            procedure.add_int_argument("feather", "_Feather (px)", "Soft edge when pasting back", 0, 200, 4, flags)
-            procedure.add_double_argument("detail", "_Detail", "Fine texture copied in from the surroundings "
-                                          "(0 = smooth fill, 1 = as textured as the surroundings)", 0.0, 1.0, 0.0, flags)
+            add_schema_arguments(procedure, "inpaint", flags)
             procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer",
                                           flags)
             procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result", False,
@@ -324,11 +342,7 @@ class Sfumato(Gimp.PlugIn):
             procedure.add_layer_argument("style-layer", "Style _layer", "A layer of any open image", True, flags)
             procedure.add_file_argument("style-file", "Style _image file", "Or an image file",
                                         Gimp.FileChooserAction.OPEN, True, None, flags)
-        procedure.add_double_argument("strength", "S_trength", "0 = original, 1 = full style", 0.0, 1.0, 1.0, flags)
-        procedure.add_boolean_argument("preserve-colors", "_Keep original colours",
-                                       "Stylized luminance, original colours", False, flags)
-        procedure.add_double_argument("texture-scale", "Texture _scale",
-                                      "Brush-stroke size: >1 bigger, <1 finer", 0.25, 8.0, 1.0, flags)
+        add_schema_arguments(procedure, "stylize", flags)
         if name != FRAMES:  # frames always go to new layers
             procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer",
                                           flags)

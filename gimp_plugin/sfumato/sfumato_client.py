@@ -33,17 +33,23 @@ def log_path():
     return os.path.join(protocol.runtime_dir(), "worker.log")
 
 
+def worker_command(config):
+    """(argv, working folder) of the worker. `python -m` puts its working folder first on sys.path, so
+    it runs in the private runtime folder, which holds nothing that could shadow the installed
+    `sfumato` package (this plug-in's folder holds sfumato.py; the folder GIMP started in, anything)."""
+    return ([config.get("python", ""), "-m", "sfumato.worker", "--idle-timeout", str(config.get("idle_timeout", 600))],
+            protocol.runtime_dir())
+
+
 def start_worker(config):
     python = config.get("python", "")
     if not os.path.exists(python):
         raise WorkerError("The Sfumato environment (%s) is missing. Run `sfumato gimp install` again from it."
                           % python)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}  # not GIMP's Python paths
-    # `python -m core.worker` puts its working folder first on sys.path: this plug-in's own folder holds
-    # nothing that could shadow the installed package (the folder GIMP was started in might)
+    argv, cwd = worker_command(config)
     with open(log_path(), "ab") as log:
-        subprocess.Popen([python, "-m", "core.worker", "--idle-timeout", str(config.get("idle_timeout", 600))],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=HERE,
+        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=cwd,
                          start_new_session=True, close_fds=True)
 
 

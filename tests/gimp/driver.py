@@ -111,13 +111,29 @@ def _case(case, out):
     return record
 
 
+def _introspect(case):
+    """Each procedure's arguments as GIMP sees them: name, default and range."""
+    procs = {}
+    for name in case["introspect"]:
+        args = []
+        for spec in Gimp.get_pdb().lookup_procedure(name).get_arguments():
+            entry = {"name": spec.name}
+            for attr in ("default_value", "minimum", "maximum"):
+                value = getattr(spec, attr, None)
+                if isinstance(value, (bool, int, float, str)):
+                    entry[attr] = value
+            args.append(entry)
+        procs[name] = args
+    return {"id": case["id"], "status": "success", "procs": procs}
+
+
 def _main():
     cases = _json.load(open(_os.environ["SFUMATO_CASES"]))
     out = _os.environ["SFUMATO_OUT"]
     records = []
     for case in cases:
         try:
-            records.append(_case(case, out))
+            records.append(_introspect(case) if "introspect" in case else _case(case, out))
         except Exception as exc:  # keep going: one broken case must not hide the others
             records.append({"id": case["id"], "status": "driver-exception", "error": repr(exc)})
         with open(_os.path.join(out, "records.json"), "w") as f:

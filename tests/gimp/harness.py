@@ -27,7 +27,7 @@ def available() -> str | None:
 
 
 def install_plugin() -> None:
-    from gimp_plugin.install import install
+    from sfumato.gimp_plugin.install import install
     install(PROFILE)
 
 
@@ -59,7 +59,7 @@ def worker_log() -> str:
 
 
 def stop_worker() -> None:
-    from core import protocol
+    from sfumato import protocol
     try:
         sock = protocol.connect(str(WORKER_SOCKET), timeout=5)
     except OSError:

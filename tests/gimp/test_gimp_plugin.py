@@ -54,6 +54,8 @@ CASES = [
 ]
 for c in CASES:
     c["image"] = PHOTO
+CASES.append({"id": "introspect", "introspect": ["sfumato-stylize", "sfumato-stylize-with", "sfumato-stylize-frames",
+                                                 "sfumato-fill-selection"]})
 
 
 @pytest.fixture(scope="module")
@@ -220,15 +222,15 @@ API_CASES = {
 def test_gimp_gives_what_the_python_api_gives_with_the_same_settings(gimp_run, cid):
     rec, out = _ok(gimp_run, cid)
     before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
-    from core.worker import FAINTEST_COVERAGE
+    from sfumato.worker import FAINTEST_COVERAGE
     mask = np.where(mask < FAINTEST_COVERAGE, np.float32(0), mask)  # the worker's reading of GIMP's selection
     op, options = API_CASES[cid]
     whole = mask.max() == 0 and op == "stylize"  # no selection: the whole layer
     if op == "stylize":
-        from core.styletransfer import StylizeOptions, stylize
+        from sfumato.styletransfer import StylizeOptions, stylize
         expected = stylize(before, StylizeOptions(**options), mask=None if whole else mask)
     else:
-        from core.inpaint import InpaintOptions, inpaint
+        from sfumato.inpaint import InpaintOptions, inpaint
         expected = inpaint(before, mask, InpaintOptions(**options))
     assert expected.dtype == result.dtype and expected.shape == result.shape
     if rec["precision"].endswith("-linear"):
@@ -241,7 +243,7 @@ def test_gimp_gives_what_the_python_api_gives_with_the_same_settings(gimp_run, c
 
 def test_dropping_an_option_would_show(gimp_run):
     """The comparison above can fail: the same call without the blend's options differs."""
-    from core.styletransfer import StylizeOptions, stylize
+    from sfumato.styletransfer import StylizeOptions, stylize
     rec, out = _ok(gimp_run, "stylize_blend_options")
     before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
     plain = stylize(before, StylizeOptions(style="starry-blue:0.5,ink-comic:0.5"), mask=mask)
@@ -259,7 +261,7 @@ def test_layers_as_frames_share_statistics_into_new_layers(gimp_run):
     """Stylize Layers as Frames: each layer (the bottom one first) gets a new layer above it holding
     what the core's stylize_frames gives for all the layers at once (one set of statistics, the
     selection ignored); the sources stay as they were."""
-    from core.styletransfer import StylizeOptions, stylize_frames
+    from sfumato.styletransfer import StylizeOptions, stylize_frames
     rec, out = _ok(gimp_run, "frames")
     before, after = rec["layers_before"], rec["layers_after"]
     assert [l["name"] for l in after] == [n for b in before for n in (f"{b['name']} \u2014 Sfumato", b["name"])]
@@ -270,3 +272,22 @@ def test_layers_as_frames_share_statistics_into_new_layers(gimp_run):
     for k in range(len(before)):
         got = _layer(out, "frames", 2 * k, after[2 * k], "after")
         assert got.shape == expected[k].shape and np.array_equal(got, expected[k]), before[k]["name"]
+
+
+def test_the_gimp_procedures_take_their_options_from_the_schema(gimp_run):
+    """The GIMP door of core/options.py: every option offered in GIMP is an argument of each procedure
+    of its operation, with the schema's default and range."""
+    from sfumato.options import SCHEMA
+    records, out, log = gimp_run
+    procs = records["introspect"]["procs"]
+    for proc, operation in (("sfumato-stylize", "stylize"), ("sfumato-stylize-with", "stylize"),
+                            ("sfumato-stylize-frames", "stylize"), ("sfumato-fill-selection", "inpaint")):
+        args = {a["name"]: a for a in procs[proc]}
+        for o in SCHEMA[operation]:
+            if not o.gimp:
+                assert o.gimp not in args
+                continue
+            a = args[o.gimp]
+            assert a["default_value"] == o.default, (proc, o.name, a)
+            if o.range:
+                assert (a["minimum"], a["maximum"]) == o.range, (proc, o.name, a)

@@ -40,7 +40,7 @@ def _available():
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     _available()
-    from gimp_plugin.install import install
+    from sfumato.gimp_plugin.install import install
     folder = tmp_path_factory.mktemp("gimp-server")
     harness.stop_worker()
     harness.reset_worker_log()
@@ -64,11 +64,11 @@ def test_jobs_sent_to_the_server_give_the_local_result_bit_for_bit(runs, cid):
     before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
     case = next(c for c in CASES if c["id"] == cid)
     if case["proc"] == "sfumato-fill-selection":
-        from core.inpaint import InpaintOptions, inpaint
+        from sfumato.inpaint import InpaintOptions, inpaint
         options = {k: v for k, v in case["args"].items() if k != "output"}
         expected = inpaint(before, mask, InpaintOptions(**options))
     else:
-        from core.styletransfer import StylizeOptions, stylize
+        from sfumato.styletransfer import StylizeOptions, stylize
         expected = stylize(before, StylizeOptions(style=case["args"]["blend"], strength=0.7, scale=1.5), mask=mask)
     assert np.array_equal(expected, result)
     assert "listening on" not in harness.worker_log()  # no local worker was started

@@ -1,0 +1,43 @@
+"""Files that are complete or absent: written to a temporary name beside the target, then renamed
+over it, so a crash, a full disk or Ctrl-C never leaves half a file where a good one was. The one
+place this pattern lives (image outputs add their own error messages around it in core/imageio.py)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def replacing(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
+    """A temporary path beside `path` to write; renamed over `path` when the block ends normally,
+    removed when it raises. `mode`: the file's permissions (default: the usual ones, 0666 less umask)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".sfumato-", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str, mode: int | None = None) -> None:
+    with replacing(path, mode) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike, data, mode: int | None = None) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n", mode)

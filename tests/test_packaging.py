@@ -1,0 +1,88 @@
+"""Installed under our own name: the wheel holds one top-level package, `sfumato` (nothing called
+`core` or `export` lands in site-packages), and a non-editable install runs without the source tree:
+the CLI, the GIMP installer and the worker the plug-in starts."""
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLES
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    build = tmp_path_factory.mktemp("build")
+    subprocess.run(["rm", "-rf", str(ROOT / "build")])  # setuptools' build folder: a stale one would leak in
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(out)], capture_output=True, text=True, timeout=300, cwd=build,
+                       env={**os.environ, "PIP_NO_INPUT": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    subprocess.run(["rm", "-rf", str(ROOT / "build")])
+    return next(out.glob("sfumato-*.whl"))
+
+
+def test_the_wheel_has_one_top_level_name_and_everything_it_needs(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"sfumato", wheel.name.split("-py3")[0] + ".dist-info"}
+    for needed in ("sfumato/cli.py", "sfumato/protocol.py", "sfumato/models/manifest.json", "sfumato/models/NOTICE",
+                   "sfumato/models/styles.onnx", "sfumato/models/sfumato-inpaint.onnx", "sfumato/samples/coffee.jpg",
+                   "sfumato/export/__main__.py", "sfumato/export/nets/__init__.py",
+                   "sfumato/gimp_plugin/install.py", "sfumato/gimp_plugin/sfumato/sfumato.py"):
+        assert needed in names, needed
+    assert not [n for n in names if n.endswith(".pt")]  # training checkpoints stay in the source tree
+
+
+def test_a_non_editable_install_runs_without_the_source_tree(wheel, tmp_path):
+    target = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target), "SFUMATO_HOME": str(tmp_path / "home"), "HOME": str(tmp_path)}
+
+    def run(*args, cwd=elsewhere):
+        return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
+                              timeout=300)
+
+    r = run("-c", "import sfumato, sfumato.export, sfumato.gimp_plugin.install as i; print(sfumato.__file__, i.PROTOCOL_SRC)")
+    assert r.returncode == 0 and r.stdout.split() == [str(target / "sfumato" / "__init__.py"),
+                                                     str(target / "sfumato" / "protocol.py")], r.stdout + r.stderr
+    r = run("-m", "sfumato", "stylize", SAMPLES / "coffee.jpg", "--style", "starry-blue", "-o", tmp_path / "out.png")
+    assert r.returncode == 0 and (tmp_path / "out.png").stat().st_size > 10_000, r.stderr
+    gimp = tmp_path / "GIMP" / "3.0"
+    r = run("-m", "sfumato", "gimp", "install", "--gimp-dir", gimp)
+    assert r.returncode == 0, r.stderr
+    plugin = gimp / "plug-ins" / "sfumato"
+    assert {"sfumato.py", "sfumato_client.py", "sfumato_protocol.py", "sfumato-config.json"} <= {p.name for p in plugin.iterdir()}
+    # the worker, started with the installed plug-in's own command and folder (its folder holds a
+    # sfumato.py that must not shadow the package), here with the non-editable install on PYTHONPATH
+    sys.path.insert(0, str(plugin))
+    try:
+        import sfumato_client
+        argv, cwd = sfumato_client.worker_command(sfumato_client.load_config())
+    finally:
+        sys.path.remove(str(plugin))
+        for name in ("sfumato_client", "sfumato_protocol"):
+            sys.modules.pop(name, None)
+    assert argv[0] == sys.executable and argv[1:3] == ["-m", "sfumato.worker"]
+    sock = tmp_path / "w.sock"
+    worker = subprocess.Popen(argv + ["--socket", str(sock)], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        from sfumato import protocol
+        deadline = time.monotonic() + 60
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        s = protocol.connect(str(sock), timeout=30)
+        protocol.send(s, {"op": "styles"})
+        msg, _ = protocol.recv(s)
+        s.close()
+        assert msg["type"] == "result" and "starry-blue" in msg["styles"]
+    finally:
+        worker.terminate()
+        worker.wait(30)
