@@ -261,8 +261,8 @@ def cmd_styles(a) -> int:
 def cmd_models(a) -> int:
     if a.models_action == "add":
         entry = registry.add_user_model(a.file, a.convention, a.name, a.licence)
-        from sfumato.gimp_plugin.install import refresh_installed_plugins
-        refresh_installed_plugins()  # GIMP's Fill Selection dialog lists it from GIMP's next start
+        from .hooks import models_changed
+        models_changed()  # e.g. GIMP's Fill Selection dialog lists it from GIMP's next start
         print(f"added {entry['name']} ({a.convention}, {entry['bytes'] / 1e6:.1f} MB) to {registry.user_dir() / 'models'}; "
               f"use it with `sfumato inpaint ... --model {entry['name']}`")
         return 0
@@ -319,7 +319,10 @@ def cmd_serve(a) -> int:
 
 
 def cmd_gimp(a) -> int:
-    from sfumato.gimp_plugin.install import main as gimp_main
+    from .hooks import hook
+    gimp_main = hook("gimp-command")
+    if gimp_main is None:
+        raise SfumatoError("the GIMP plug-in's installer is not installed with this package; reinstall sfumato")
     token = None
     if a.server:
         if a.action != "install":

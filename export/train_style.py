@@ -221,8 +221,8 @@ def train(args) -> dict:
         save_row(net, row, target_dir, meta)
         entry = build_table(models_dir, folders)
     if not args.ship:
-        from sfumato.gimp_plugin.install import refresh_installed_plugins
-        refresh_installed_plugins()  # the GIMP Stylize dialog offers the new style from GIMP's next start
+        from sfumato.hooks import models_changed
+        models_changed()  # e.g. the GIMP Stylize dialog offers the new style from GIMP's next start
     where = f"model '{entry['file']}'" if args.full else f"table '{TABLE}' now has {len(entry['styles'])} styles"
     print(f"{args.name}: {step} steps in {seconds / 60:.1f} min, style loss {first:.3f} -> {last:.3f}; "
           f"{where} ({models_dir})")

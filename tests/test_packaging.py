@@ -86,3 +86,32 @@ def test_a_non_editable_install_runs_without_the_source_tree(wheel, tmp_path):
     finally:
         worker.terminate()
         worker.wait(30)
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute module names a file imports (relative imports resolved against its package)."""
+    import ast
+    package = {"core": "sfumato", "export": "sfumato.export", "gimp_plugin": "sfumato.gimp_plugin"}[
+        path.relative_to(ROOT).parts[0]]
+    if len(path.relative_to(ROOT).parts) > 2:
+        package += "." + ".".join(path.relative_to(ROOT).parts[1:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            found.add(".".join(p for p in (base, node.module or "") if p))
+    return found
+
+
+def test_imports_only_go_downward():
+    """The runtime never imports the export path, the plug-in or torch; the export path never imports
+    the plug-in (they plug in through entry points, core/hooks.py)."""
+    for path in (ROOT / "core").rglob("*.py"):
+        bad = {m for m in _imports(path) if m.startswith(("sfumato.export", "sfumato.gimp_plugin", "torch",
+                                                         "core", "export", "gimp_plugin"))}
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+    for path in (ROOT / "export").rglob("*.py"):
+        bad = {m for m in _imports(path) if m.startswith(("sfumato.gimp_plugin", "gimp_plugin", "core", "export"))}
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
