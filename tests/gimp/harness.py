@@ -59,14 +59,21 @@ def worker_log() -> str:
 
 
 def stop_worker() -> None:
+    """Stop the chroot's worker and wait until its socket is gone (a worker already on its way out,
+    say from the previous module's stop, may accept the connection and close it unanswered)."""
+    import time
+
     from sfumato import protocol
-    try:
-        sock = protocol.connect(str(WORKER_SOCKET), timeout=5)
-    except OSError:
-        return
-    with sock:
-        protocol.send(sock, {"op": "shutdown"})
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
         try:
-            protocol.recv(sock)
-        except (EOFError, OSError):
-            pass
+            sock = protocol.connect(str(WORKER_SOCKET), timeout=5)
+        except OSError:
+            return
+        with sock:
+            try:
+                protocol.send(sock, {"op": "shutdown"})
+                protocol.recv(sock)
+            except (EOFError, OSError):
+                pass
+        time.sleep(0.1)
