@@ -181,14 +181,19 @@ def test_idle_worker_exits_and_removes_its_socket(tmp_path):
 
 
 def _raw(payload: bytes, read=True):
-    """Send raw bytes as a client would; returns the first reply's header (None if the worker hung up)."""
+    """Send raw bytes as a client would; returns the first reply's header that is not progress (a
+    "busy" note comes first when the previous connection is still being closed), None if the worker
+    hung up."""
     s = protocol.connect(timeout=30)
     try:
         s.sendall(payload)
         if not read:
             return None
         try:
-            return protocol.recv(s)[0]
+            while True:
+                header = protocol.recv(s)[0]
+                if header.get("type") != "progress":
+                    return header
         except (EOFError, OSError):
             return None
     finally:
