@@ -172,8 +172,8 @@ class Service:
                 raise SfumatoError(f"bad request body: {len(body) - reader.at} bytes after the message")
         elif kind.startswith("image/"):
             if op != "stylize":
-                raise Refused(415, "inpaint needs the image and the mask: send them as one "
-                                   f"{protocol.FRAME_TYPE} message (see the README's `sfumato serve`)")
+                raise Refused(415, f"{op} needs several pictures: send them as one {protocol.FRAME_TYPE} "
+                                   "message (see the README's `sfumato serve`)")
             header = {"options": _query_options(query), "layout": ["image"], "image": {"encoding": "file"}}
             buffers = [body]
         else:
@@ -184,17 +184,23 @@ class Service:
             header["options"] = dict(options, device=self.settings.device)
         return header, _inputs(header, buffers)
 
-    def run(self, op: str, header: dict, arrays: dict, job: Job) -> np.ndarray:
+    def run(self, op: str, header: dict, arrays: dict, job: Job) -> list[np.ndarray]:
+        """The job's result images (one, or one per frame)."""
         from .worker import JOBS
         self.counts["jobs_started"] += 1
-        result = np.ascontiguousarray(JOBS[op](header, arrays, job))
+        result = JOBS[op](header, arrays, job)
         self.counts["jobs_done"] += 1
-        return result
+        return [np.ascontiguousarray(r) for r in (result if isinstance(result, list) else [result])]
 
 
-def _result_header(result: np.ndarray, seconds: float) -> dict:
+def _result_message(op: str, results: list[np.ndarray], seconds: float) -> bytes:
+    """The worker's result message: the first image described in the header (all of them under
+    "frames" for a frames job), every image a buffer."""
     from .worker import _describe
-    return {"type": "result", "seconds": round(seconds, 3), **_describe(result)}
+    header = {"type": "result", "seconds": round(seconds, 3), **_describe(results[0])}
+    if op == "stylize_frames":
+        header["frames"] = [_describe(r) for r in results]
+    return protocol.encode(header, *[memoryview(r).cast("B") for r in results])
 
 
 api = FastAPI(title="Sfumato", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
@@ -276,10 +282,9 @@ class SfumatoServer:
         finally:
             service.release(client)
         if framed:
-            return Response(protocol.encode(_result_header(result, time.perf_counter() - t0),
-                                            memoryview(result).cast("B")), media_type=protocol.FRAME_TYPE)
+            return Response(_result_message(op, result, time.perf_counter() - t0), media_type=protocol.FRAME_TYPE)
         from .imageio import encode_png
-        png = await loop.run_in_executor(None, encode_png, result)
+        png = await loop.run_in_executor(None, encode_png, result[0])
         return Response(png, media_type="image/png")
 
     async def _stream(self, request, op, header, arrays, client, ahead, t0):
@@ -325,7 +330,7 @@ class SfumatoServer:
                 service.counts["bad"] += 1
                 yield protocol.encode({"type": "error", "message": str(exc)})
                 return
-            yield protocol.encode(_result_header(result, time.perf_counter() - t0), memoryview(result).cast("B"))
+            yield _result_message(op, result, time.perf_counter() - t0)
         finally:
             watcher.cancel()
             if not future.done() and not job.cancelled:  # the stream was closed under us: cancel the job
@@ -340,6 +345,11 @@ class SfumatoServer:
     @api.post("/v1/inpaint", openapi_extra=_JOB_BODY, summary="Fill the masked part of an image")
     async def inpaint(self, request: Request) -> Response:
         return await self._job("inpaint", request)
+
+    @api.post("/v1/stylize_frames", openapi_extra=_JOB_BODY,
+              summary="Stylize the frames of an animation (frame0, frame1, ...) with one set of statistics")
+    async def stylize_frames(self, request: Request) -> Response:
+        return await self._job("stylize_frames", request)
 
     def _authorised(self, request: Request) -> JSONResponse | None:
         try:

@@ -83,9 +83,6 @@ def _wait_until_gone(seconds=2.0):
 def _open_server(config, header, buffers):
     """The job sent to the `sfumato serve` server the installer named; its replies read like the worker's."""
     url = config["server"]
-    if header.get("op") == "stylize_frames":
-        raise WorkerError("Stylize Layers as Frames runs on a local worker only, not on the server %s yet; "
-                          "run `sfumato gimp install` without --server to use it." % url)
     try:
         return protocol.http_post(url, config.get("token", ""), header["op"], header, buffers)
     except protocol.HttpError as exc:

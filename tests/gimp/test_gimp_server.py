@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import SAMPLES
 from tests.gimp import harness
-from tests.gimp.test_gimp_plugin import _load, _mask
+from tests.gimp.test_gimp_plugin import _layer, _load, _mask
 from tests.serving import Server, free_port
 
 pytestmark = pytest.mark.gimp
@@ -21,6 +21,8 @@ CASES = [
      "args": {"blend": "starry-blue:0.5,ink-comic:0.5", "strength": 0.7, "texture-scale": 1.5}},
     {"id": "server_fill_u16_inplace", "proc": "sfumato-fill-selection", "precision": "u16",
      "selection": "ellipse:250,150,80,60", "feather": 6, "args": {"output": "in-place"}},
+    {"id": "server_frames", "proc": "sfumato-stylize-frames", "frames": [str(SAMPLES / "starry_night.jpg")],
+     "args": {"style": "crimson", "strength": 0.9}},
 ]
 DOWN = [{"id": "down_fill", "proc": "sfumato-fill-selection", "selection": "ellipse:250,150,80,60", "feather": 6,
          "args": {"output": "in-place"}},
@@ -55,7 +57,7 @@ def runs(tmp_path_factory):
     yield {r["id"]: r for r in served + down}, folder, log + down_log
 
 
-@pytest.mark.parametrize("cid", [c["id"] for c in CASES])
+@pytest.mark.parametrize("cid", [c["id"] for c in CASES if c["proc"] != "sfumato-stylize-frames"])
 def test_jobs_sent_to_the_server_give_the_local_result_bit_for_bit(runs, cid):
     records, folder, log = runs
     rec = records[cid]
@@ -83,3 +85,16 @@ def test_an_unreachable_server_is_one_message_and_the_image_is_unchanged(runs, c
     out = folder / "down"
     assert np.array_equal(_load(out, rec, "before"), _load(out, rec, "source_after"))
     assert len(rec["layers_top_down"]) == 1  # no layer was added
+
+
+def test_layers_as_frames_through_the_server(runs):
+    from sfumato.styletransfer import StylizeOptions, stylize_frames
+    records, folder, log = runs
+    rec = records["server_frames"]
+    assert rec["status"] == "success", f"{rec}\n{log[-3000:]}"
+    out = folder / "served"
+    before, after = rec["layers_before"], rec["layers_after"]
+    sources = [_layer(out, "server_frames", k, b, "before") for k, b in enumerate(before)]
+    expected = stylize_frames(sources[::-1], StylizeOptions(style="crimson", strength=0.9))[::-1]
+    for k in range(len(before)):
+        assert np.array_equal(_layer(out, "server_frames", 2 * k, after[2 * k], "after"), expected[k])
