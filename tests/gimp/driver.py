@@ -22,6 +22,8 @@ def _dump(path, drawable, fmt):
 
 def _case(case, out):
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(case["image"]))
+    if case.get("scale"):  # a bigger picture, so the job runs long enough to be interrupted
+        image.scale(image.get_width() * case["scale"], image.get_height() * case["scale"])
     layer = image.get_layers()[0]
     for k, path in enumerate(case.get("frames", [])):  # more layers above: the frames of an animation
         extra = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path))
@@ -78,6 +80,8 @@ def _case(case, out):
             config.set_property("style-file", Gio.File.new_for_path(value))
         else:
             config.set_property(key, value)
+    if case.get("kill_worker_after"):
+        _kill_worker_later(case["kill_worker_after"])
     t0 = _time.time()
     result = proc.run(config)
     seconds = _time.time() - t0
@@ -109,6 +113,26 @@ def _case(case, out):
         style_image.delete()
     image.delete()
     return record
+
+
+def _kill_worker_later(seconds):
+    """A worker crash in the middle of a job: SIGKILL this GIMP's `python -m sfumato.worker` (the one
+    running in this chroot's runtime folder, not any other on the machine) after a while."""
+    import signal as _signal
+    import threading as _threading
+
+    def kill():
+        _time.sleep(seconds)
+        for pid in _os.listdir("/proc"):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    ours = b"sfumato.worker" in f.read() and \
+                        _os.readlink("/proc/%s/cwd" % pid) == "/tmp/sfumato-%d" % _os.getuid()
+                if ours:
+                    _os.kill(int(pid), _signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+    _threading.Thread(target=kill, daemon=True).start()
 
 
 def _introspect(case):

@@ -54,6 +54,12 @@ CASES = [
 ]
 for c in CASES:
     c["image"] = PHOTO
+# a worker that dies mid-job (killed 1.5 s into a 4800 x 3200 stylize, in place): one message, the
+# image as it was; the next call starts a new worker
+CASES += [{"id": "worker_killed", "proc": "sfumato-stylize", "image": PHOTO, "scale": 8, "kill_worker_after": 1.5,
+           "args": {"style": "starry-blue", "output": "in-place"}},
+          {"id": "after_the_crash", "proc": "sfumato-stylize", "image": PHOTO, "selection": ELLIPSE,
+           "args": {"style": "crimson"}}]
 CASES.append({"id": "introspect", "introspect": ["sfumato-stylize", "sfumato-stylize-with", "sfumato-stylize-frames",
                                                  "sfumato-fill-selection"]})
 
@@ -192,9 +198,10 @@ def test_32_bit_float_work_keeps_its_precision(gimp_run, cid):
 
 
 def test_one_warm_worker_served_every_call(gimp_run):
+    """One worker until the crash case kills it; one more after it."""
     records, out, log = gimp_run
     wlog = harness.worker_log()
-    assert wlog.count("listening on") == 1, wlog
+    assert wlog.count("listening on") == 2, wlog
     assert wlog.count("done in") >= 12
 
 
@@ -291,3 +298,12 @@ def test_the_gimp_procedures_take_their_options_from_the_schema(gimp_run):
             assert a["default_value"] == o.default, (proc, o.name, a)
             if o.range:
                 assert (a["minimum"], a["maximum"]) == o.range, (proc, o.name, a)
+
+
+def test_a_worker_crash_mid_job_is_one_message_and_the_image_is_unchanged(gimp_run):
+    records, out, log = gimp_run
+    rec = records["worker_killed"]
+    assert rec["status"] == "execution-error" and "stopped during the job" in rec["error"], rec
+    assert len(rec["layers_after"]) == len(rec["layers_before"])
+    assert np.array_equal(_load(out, rec, "source_after"), _load(out, rec, "before"))
+    assert records["after_the_crash"]["status"] == "success", records["after_the_crash"]  # a new worker
