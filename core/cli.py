@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="file holding the token clients must send (required off loopback; default on loopback: "
                          "one made once in the user folder)")
     sv.add_argument("--device", choices=registry.DEVICES, default="auto")
-    sv.add_argument("--replicas", type=int, default=1, help="copies of the models serving at once (default 1)")
+    sv.add_argument("--replicas", type=int, default=1,
+                    help="copies of the models serving at once (default 1: the fastest for one user; for many "
+                         "users on a small CPU box, 2 with --threads 1 each: see the README)")
     sv.add_argument("--threads", type=int, default=0, help="onnxruntime threads per replica (default: all cores)")
     sv.add_argument("--gpus-per-replica", type=float, default=0.0,
                     help="fraction of a GPU each replica reserves (default with --device cuda: 1/replicas)")
