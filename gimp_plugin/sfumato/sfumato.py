@@ -136,6 +136,14 @@ def show_dialog(procedure, config, name):
     return ok
 
 
+def success(procedure, layer):
+    """SUCCESS with the result layer as the procedure's return value."""
+    retval = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    retval.remove(1)
+    retval.insert(1, GObject.Value(Gimp.Layer, layer))
+    return retval
+
+
 def error(procedure, message):
     return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
 
@@ -203,10 +211,7 @@ def run_frames(procedure, image, config):
         Gimp.displays_flush()
     except client.WorkerError as exc:
         return error(procedure, str(exc))
-    retval = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
-    retval.remove(1)
-    retval.insert(1, GObject.Value(Gimp.Layer, top))
-    return retval
+    return success(procedure, top)
 
 
 def run(procedure, run_mode, image, drawables, config, data):
@@ -241,10 +246,7 @@ def run(procedure, run_mode, image, drawables, config, data):
                  time.perf_counter() - t1), file=sys.stderr, flush=True)
     except client.WorkerError as exc:
         return error(procedure, str(exc))
-    retval = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
-    retval.remove(1)
-    retval.insert(1, GObject.Value(Gimp.Layer, layer))
-    return retval
+    return success(procedure, layer)
 
 
 def schema(operation):
