@@ -12,7 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import inpaint_models
-from .detail import add_detail
+from . import exemplar
 from .errors import SfumatoError
 from .job import Job
 from .options import DEFAULT_INPAINT_MODEL as DEFAULT_MODEL
@@ -152,8 +152,8 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
             filled = resize(model.fill(resize(crop, size), small_hole), (cw, ch))
         else:
             filled = model.fill(crop, unknown)
-        if options.detail:  # the fill is missing detail finer than the working scale: split there
-            filled = add_detail(filled, crop, unknown, options.detail, sigma=2.0 / f)
+        if options.detail:  # texture from the photo itself, on the network's layout
+            filled = filled + options.detail * (exemplar.complete(filled, crop, unknown) - filled)
         if np.ptp(crop[~unknown][::7], axis=1).max(initial=0.0) < 2 / 255:  # grey surroundings: no invented colour
             filled = np.repeat(filled.mean(axis=2, keepdims=True), 3, axis=2)
         # mask work and paste-back only around this region (the crop is ~3x larger each way): enough

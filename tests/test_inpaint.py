@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from sfumato import registry
+from sfumato import inpaint_models, registry
 from sfumato.errors import SfumatoError
 from sfumato.inpaint import InpaintOptions, inpaint
 from sfumato.inpaint_models import harmonic_fill, push_pull_fill
@@ -55,7 +55,7 @@ def photo_and_mask(photo):
 
 
 def _add(path, convention, name):
-    entry = registry.add_user_model(path, convention, name)
+    entry = inpaint_models.add_user_model(path, convention, name)
     assert entry["name"] == name
     return name
 
@@ -268,7 +268,7 @@ def test_default_model_matches_its_pytorch_module(photo):
     assert np.abs(ref - got).max() <= 1e-4
 
 
-# --- detail stage -------------------------------------------------------------------------------
+# --- detail stage: texture by PatchMatch over the network's fill (core/exemplar.py) ---------------
 
 def _energy(x):
     gy, gx = np.gradient(x.mean(axis=2))
@@ -283,72 +283,48 @@ def _half_textured(size=160, seed=0):
     return np.clip(img, 0, 1)
 
 
-def test_detail_adds_texture_where_the_surroundings_have_it_and_nowhere_else():
-    from sfumato.detail import add_detail
+def test_patch_texture_comes_from_like_surroundings_and_the_layout_from_the_fill():
+    from sfumato.exemplar import complete
     img = _half_textured()
     unknown = np.zeros(img.shape[:2], bool)
     unknown[50:110, 40:120] = True          # straddles the textured and the flat half
     filled = push_pull_fill(img, ~unknown)  # smooth, like a network's fill
-    out = add_detail(filled, img, unknown, amount=1.0)
-    assert np.array_equal(out[~unknown], filled[~unknown])
+    out = complete(filled, img, unknown)
+    assert out.dtype == np.float32 and np.array_equal(out[~unknown], filled[~unknown])
     textured, flat = (slice(55, 105), slice(42, 74)), (slice(55, 105), slice(92, 118))
     assert _energy(out[textured]) > 3 * _energy(filled[textured])
-    assert _energy(out[textured]) > 0.4 * _energy(img[textured])
-    # flat stays flat: detail is copied from similar surroundings (a 15% grain would differ by ~0.1)
-    assert np.abs(out[flat] - filled[flat]).mean() < 0.01
-    half = add_detail(filled, img, unknown, amount=0.25)
-    assert _energy(filled[textured]) < _energy(half[textured]) < _energy(out[textured])
-    assert np.array_equal(add_detail(filled, img, unknown, amount=0.0), filled)
+    # white noise is the worst case for voting (overlapping patches average it): a third is kept
+    assert _energy(out[textured]) > 0.2 * _energy(img[textured])
+    assert np.abs(out[flat] - 0.8).mean() < 0.01  # the flat side is filled from the flat side
+    assert np.array_equal(complete(filled, img, unknown), out)  # the same inputs, the same fill
 
 
-def test_copied_detail_shows_no_block_seams():
-    """Texture is matched per 4 x 4 block; copied block by block, a fine-grained texture jumps at every
-    block edge (measured: 1.9x the pixel-to-pixel change inside a block). Blended between the nearest
-    blocks' matches, a block edge looks like anywhere else."""
-    from scipy import ndimage
-
-    from sfumato.detail import BLOCK, add_detail
-    rng = np.random.default_rng(3)
-    grain = ndimage.gaussian_filter(rng.standard_normal((160, 160)), 1.2)
-    img = np.repeat(np.clip(0.5 + 0.075 * grain / grain.std(), 0, 1)[..., None], 3, axis=2).astype(np.float32)
-    unknown = np.zeros((160, 160), bool)
-    unknown[40:120, 40:120] = True
+def test_a_repeating_pattern_is_restored_not_averaged():
+    """Stripes the hole cuts through: a smooth fill greys them out; patches from beside the hole
+    continue them (what the network alone cannot do)."""
+    from sfumato.exemplar import complete
+    y, x = np.mgrid[0:128, 0:160]
+    img = np.repeat((0.5 + 0.3 * np.sign(np.sin(2 * np.pi * x / 12)))[..., None], 3, axis=2).astype(np.float32)
+    img[..., 2] = 0.5 + 0.2 * np.sin(2 * np.pi * y / 16)
+    unknown = np.zeros(img.shape[:2], bool)
+    unknown[40:88, 50:110] = True
     filled = push_pull_fill(img, ~unknown)
-    added = (add_detail(filled, img, unknown, amount=1.0) - filled)[44:116, 44:116, 0]
-    step = np.abs(np.diff(added, axis=1))  # between columns j and j + 1 (j from 44)
-    at_block_edge = (np.arange(44, 115) + 1) % BLOCK == 0
-    assert step[:, ~at_block_edge].mean() > 0.01  # texture was added
-    assert step[:, at_block_edge].mean() < 1.3 * step[:, ~at_block_edge].mean()
+    out = complete(filled, img, unknown)
+    smooth_error = np.abs(filled - img)[unknown].mean()
+    assert smooth_error > 0.15
+    # not exact: the layout term keeps patch means near the (grey) fill's, which pulls the stripes'
+    # phase, and where those continued from the left meet those from the right it can jump by a
+    # stripe (measured: 0.44 of the smooth fill's error; 0.21 with a quarter of the layout weight)
+    assert np.abs(out - img)[unknown].mean() < 0.5 * smooth_error
 
 
-@pytest.mark.parametrize("sigma", [4.0, 11.0, 20.0])
-def test_wide_detail_blur_stays_a_gaussian(sigma):
-    """On large photos the detail split is a wide blur, taken on block averages for speed: it must
-    still be the Gaussian's blur (same detail left over), edges and image borders included."""
-    from scipy import ndimage
-
-    from sfumato.detail import _blur
-    rng = np.random.default_rng(1)
-    img = ndimage.gaussian_filter(rng.random((301, 257, 3)), (3, 3, 0)) * 3 + 0.2 * rng.random((301, 257, 3))
-    img[100:180, 50:120] += 0.5  # a hard-edged square
-    img = img.astype(np.float32)
-    exact = ndimage.gaussian_filter(img, (sigma, sigma, 0))
-    got = _blur(img, sigma)
-    assert got.shape == img.shape and got.dtype == np.float32
-    assert np.abs(got - exact).mean() < 0.002 and np.abs(got - exact).max() < 0.06
-    detail, exact_detail = img - got, img - exact
-    assert np.abs(detail - exact_detail).mean() < 0.03 * np.abs(exact_detail).mean()
-    assert np.array_equal(_blur(img, 3.9), ndimage.gaussian_filter(img, (3.9, 3.9, 0)))  # narrow: exact
-
-
-def test_detail_leaves_a_fill_alone_when_the_surroundings_are_smooth():
-    from sfumato.detail import add_detail
-    y, x = np.mgrid[0:128, 0:128] / 128.0
-    img = np.stack([x, y, 0.5 + 0 * x], axis=2).astype(np.float32)  # a smooth gradient: no detail to copy
-    unknown = np.zeros((128, 128), bool)
-    unknown[40:90, 30:100] = True
+def test_a_thin_hole_keeps_the_networks_fill():
+    from sfumato.exemplar import PATCH, complete
+    img = _half_textured()
+    unknown = np.zeros(img.shape[:2], bool)
+    unknown[70:70 + PATCH, 10:150] = True  # a scratch: its neighbours are what fills it
     filled = push_pull_fill(img, ~unknown)
-    assert np.abs(add_detail(filled, img, unknown, amount=1.0) - filled).max() < 1e-3
+    assert complete(filled, img, unknown) is filled
 
 
 def test_inpaint_detail_option(photo):
@@ -358,7 +334,7 @@ def test_inpaint_detail_option(photo):
     sharp = inpaint(photo, mask, InpaintOptions(grow=0, feather=0, detail=1.0))
     assert np.array_equal(sharp[mask == 0], photo[mask == 0])
     hole = (slice(150, 250), slice(250, 350))
-    assert _energy(sharp[hole].astype(np.float32)) > 1.3 * _energy(smooth[hole].astype(np.float32))
+    assert _energy(sharp[hole].astype(np.float32)) > 1.15 * _energy(smooth[hole].astype(np.float32))
     with pytest.raises(SfumatoError, match="detail must be between 0 and 1"):
         inpaint(photo, mask, InpaintOptions(detail=1.5))
     r = run_cli("inpaint", SAMPLES / "coffee.jpg", "--mask", SAMPLES / "coffee_spoon_mask.png", "--detail", "2")
