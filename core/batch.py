@@ -105,8 +105,8 @@ def run(tasks: list[Task], process: Callable[[Task], str], jobs: int = 1, skip_e
     try:
         if ray is not None:
             from . import ray_batch
-            found = ray_batch.results(todo, process, jobs if jobs > 1 else 0, None if ray == "local" else ray,
-                                      gpus_per_job)
+            found = ray_batch.results(todo, _Attempt(process), jobs if jobs > 1 else 0,
+                                      None if ray == "local" else ray, gpus_per_job)
         else:
             found = _results(todo, process, jobs)
         for task, error in found:

@@ -262,7 +262,8 @@ def cmd_styles(a) -> int:
 
 def cmd_models(a) -> int:
     if a.models_action == "add":
-        entry = registry.add_user_model(a.file, a.convention, a.name, a.licence)
+        from .inpaint_models import add_user_model
+        entry = add_user_model(a.file, a.convention, a.name, a.licence)
         from .hooks import models_changed
         models_changed()  # e.g. GIMP's Fill Selection dialog lists it from GIMP's next start
         print(f"added {entry['name']} ({a.convention}, {entry['bytes'] / 1e6:.1f} MB) to {registry.user_dir() / 'models'}; "

@@ -7,9 +7,11 @@ The fill pipeline around them (regions, margins, paste-back) is in core/inpaint.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from . import registry
+from . import atomic, registry
 from .errors import SfumatoError
 from .job import Job
 from .pixels import resize
@@ -187,3 +189,27 @@ def check_convention(path, convention: str) -> dict:
                            f"inputs of {want}, [N,3,H,W] and [N,1,H,W]; found: {found})")
     dims = ins[0].shape[2:]
     return {"input_size": [d if isinstance(d, int) else None for d in dims]}
+
+
+def add_user_model(path: Path, convention: str, name: str | None = None, licence: str = "unknown") -> dict:
+    """Copy a user's inpainting ONNX into the user models folder and record it in that manifest,
+    after checking that its inputs follow the named convention."""
+    import re
+    import shutil
+
+    path = Path(path)
+    if not path.exists():
+        raise SfumatoError(f"model file not found: {path}")
+    facts = check_convention(path, convention)
+    name = name or re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-")
+    if name in registry.read_manifest(registry.SHIPPED_DIR):
+        raise SfumatoError(f"{name!r} is the name of a shipped model; choose another with --name")
+    folder = registry.user_dir() / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / f"{name}.onnx"
+    with atomic.replacing(dest) as tmp:
+        shutil.copyfile(path, tmp)
+    entry = registry.write_manifest_entry(folder, name, {"file": dest.name, "task": "inpaint", "kind": convention,
+                                                "licence": licence, "source": f"added by the user from {path}",
+                                                "work_size": 512, **facts})
+    return {"name": name, **entry}

