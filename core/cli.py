@@ -229,7 +229,8 @@ def _stylize_video(a, options) -> int:
         def on_frame(done, total):
             bar.total = total or None
             bar.update(done - bar.n)
-        frames = stylize_video(src, dst, options, on_frame=on_frame)
+        frames = stylize_video(src, dst, options, on_frame=on_frame, ray=a.ray, actors=a.jobs if a.jobs > 1 else 0,
+                               gpus_per_actor=_gpus(a, options))
     print(f"{src} -> {dst} ({frames} frames, {time.perf_counter() - t0:.1f}s)")
     return 0
 

@@ -4,14 +4,21 @@ The file list is a dataset; a `map_batches` stage runs on a pool of actors, each
 onnxruntime sessions (its share of a node's cores, or a fraction of a GPU with --device cuda), and
 each actor reads, processes and writes its files itself: only paths and error lines travel. On a
 cluster the inputs and the output folder must be on a filesystem every node mounts at the same path.
+
+A video's frames (stylize_frames) go the other way: the driver decodes and encodes, chunks of frames
+travel to the actors and back, at most two chunks per actor at a time (bounded memory), in order.
 """
 from __future__ import annotations
 
 import logging
 import os
+from collections import deque
+from contextlib import contextmanager
 from typing import Callable, Iterator
 
 import numpy as np
+
+from .errors import SfumatoError
 
 
 class _FileActor:
@@ -32,16 +39,11 @@ def results(todo: list, attempt: Callable, actors: int, address: str | None,
     """(task, error or None) for every task of `todo`, as the actors finish them (in any order).
     `attempt(task)` -> (task, error or None) is core/batch.py's: it runs one file and turns its
     failure into a line (this module sits below batch.py and does not import it)."""
-    try:
-        import ray
-        import ray.data
-    except ImportError:
-        from .errors import SfumatoError
-        raise SfumatoError('--ray needs Ray: pip install "sfumato[ray]"') from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    try:
+    with _ray(address) as ray:
+        try:
+            import ray.data
+        except ImportError:
+            raise SfumatoError('--ray needs Ray Data: pip install "sfumato[ray]"') from None
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the CLI's own bar counts files, and says what failed
         logging.getLogger("ray.data").setLevel(logging.ERROR)
@@ -56,6 +58,58 @@ def results(todo: list, attempt: Callable, actors: int, address: str | None,
                                    num_gpus=gpus_per_actor or None)
         for row in done.iter_rows():
             yield todo[int(row["index"])], (row["error"] or None)
+
+
+@contextmanager
+def _ray(address: str | None):
+    """Ray, started here (and shut down after) unless this process is already connected."""
+    try:
+        import ray
+    except ImportError:
+        raise SfumatoError('--ray needs Ray: pip install "sfumato[ray]"') from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        yield ray
     finally:
         if started_here:
             ray.shutdown()
+
+
+class _FrameActor:
+    """Stylizes chunks of a clip's frames with the clip's statistics, held fixed."""
+
+    def __init__(self, options, statistics: np.ndarray, threads: int):
+        os.environ["SFUMATO_THREADS"] = str(threads)
+        from .tiling import SharedStats
+        self.options, self.shared = options, SharedStats(smoothing=0.0)
+        self.shared.value = statistics
+
+    def run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        from .styletransfer import stylize
+        return [stylize(f, self.options, shared=self.shared) for f in frames]
+
+
+def stylize_frames(frames: Iterator[np.ndarray], options, statistics: np.ndarray, actors: int, address: str | None,
+                   gpus_per_actor: float = 0.0, chunk: int = 8) -> Iterator[np.ndarray]:
+    """The stylized frames, in order, stylized on a pool of actors `chunk` frames at a time."""
+    with _ray(address) as ray:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        actors = actors or max(1, cpus)
+        threads = max(1, cpus // actors)
+        actor = ray.remote(num_cpus=cpus / actors, num_gpus=gpus_per_actor or 0)(_FrameActor)
+        pool = [actor.remote(options, statistics, threads) for _ in range(actors)]
+        pending = deque()
+        batch: list[np.ndarray] = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == chunk:
+                pending.append(pool[len(pending) % actors].run.remote(batch))
+                batch = []
+                if len(pending) >= 2 * actors:
+                    yield from ray.get(pending.popleft())
+        if batch:
+            pending.append(pool[len(pending) % actors].run.remote(batch))
+        while pending:
+            yield from ray.get(pending.popleft())

@@ -205,27 +205,38 @@ class _FrameJob:
         return self.job.run(session, feeds)
 
 
-def stylize_frames(frames: list[np.ndarray], options: StylizeOptions, job: Job | None = None) -> list[np.ndarray]:
-    """Stylize the frames of an animation (GIMP's layers as frames) with one set of normalisation
-    statistics, the mean of every frame's own (taken as stylize takes them: at up to `stats_side` px):
-    the look cannot jump from frame to frame. Each frame keeps its own size, type and alpha.
-    Costs one statistics pass per frame on top of the frames themselves."""
-    check_options(options)
-    if not frames:
-        raise SfumatoError("no frames to stylize")
-    total = None
-    net, _ = _network(options, split_channels(frames[0])[0], job)
-    for i, frame in enumerate(frames):
+def clip_statistics(frames, options: StylizeOptions, job: Job | None = None, count: int | None = None) -> SharedStats:
+    """One set of normalisation statistics for many frames: the mean of every frame's own (taken as
+    stylize takes them: at up to `stats_side` px), held fixed so that every frame uses exactly these.
+    `frames`: any iterable of images; `count` (when known) drives the progress, as its first fifth."""
+    total, n, net = None, 0, None
+    for frame in frames:
         colour, _ = split_channels(frame)
+        if net is None:
+            net, _ = _network(options, colour, job)
         h, w = colour.shape[:2]
         net_w, net_h = max(1, round(w / options.scale)), max(1, round(h / options.scale))
         f = min(1.0, options.stats_side / max(net_w, net_h))
         _, own = net.run(downscaled(colour, (max(32, round(net_w * f)), max(32, round(net_h * f)))))
         total = own.astype(np.float64) if total is None else total + own
-        if job is not None:
-            job.progress(0.2 * (i + 1) / len(frames))  # the statistics pass: the first fifth of the bar
-    shared = SharedStats(smoothing=0.0)  # held fixed: every frame uses exactly these
-    shared.value = (total / len(frames)).astype(np.float32)
+        n += 1
+        if job is not None and count:
+            job.progress(0.2 * n / count)
+    if not n:
+        raise SfumatoError("no frames to stylize")
+    shared = SharedStats(smoothing=0.0)  # held fixed
+    shared.value = (total / n).astype(np.float32)
+    return shared
+
+
+def stylize_frames(frames: list[np.ndarray], options: StylizeOptions, job: Job | None = None) -> list[np.ndarray]:
+    """Stylize the frames of an animation (GIMP's layers as frames) with one set of normalisation
+    statistics (clip_statistics): the look cannot jump from frame to frame. Each frame keeps its own
+    size, type and alpha. Costs one statistics pass per frame on top of the frames themselves."""
+    check_options(options)
+    if not frames:
+        raise SfumatoError("no frames to stylize")
+    shared = clip_statistics(frames, options, job, len(frames))
     out = []
     for i, frame in enumerate(frames):
         step = None if job is None else _FrameJob(job, len(frames) * 0.25 + i, len(frames) * 1.25)

@@ -7,24 +7,31 @@ average of every frame's own (core.tiling.SharedStats), so the style follows a s
 few dozen frames but not each frame's content; and since a style network amplifies small input
 changes (noise), each frame keeps part of the previous stylized frame, moved with the camera, where
 the input did not change (TemporalFilter). bench/bench_video.py measures the flicker.
+
+With `--ray` the frames are stylized in chunks on a pool of Ray actors (core/ray_batch.py), which
+cannot share a moving average: the statistics are then computed once, before, from frames sampled
+over the whole clip (statistics="clip", which runs locally too), and passed to every actor; decoding,
+the temporal filter and encoding stay here, in frame order.
 """
 from __future__ import annotations
 
 import os
 import tempfile
+from collections import deque
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from .errors import SfumatoError
-from .styletransfer import StylizeOptions, stylize
+from .styletransfer import StylizeOptions, clip_statistics, stylize
 from .tiling import SharedStats
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 SMOOTHING = 0.1  # weight of each new frame's statistics in the shared ones
 TEMPORAL = 0.6   # how much of the previous output is kept where the input did not change
 CHANGE = 8.0     # /255: a change of the input this large (after the camera's motion) lets the new frame through
+SAMPLE = 16      # frames, spread over the clip, that statistics="clip" is taken from
 
 
 def global_shift(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
@@ -86,28 +93,39 @@ def _av():
 
 
 def stylize_video(src: Path, dst: Path, options: StylizeOptions, smoothing: float = SMOOTHING,
-                  temporal: float = TEMPORAL, on_frame: Callable[[int, int], None] | None = None) -> int:
+                  temporal: float = TEMPORAL, on_frame: Callable[[int, int], None] | None = None,
+                  statistics: str = "moving", ray: str | None = None, actors: int = 0,
+                  gpus_per_actor: float = 0.0) -> int:
     """Stylize every frame of `src` into `dst` (written under a temporary name, then renamed).
-    Returns the number of frames. on_frame(done, total) follows progress (total 0 when unknown)."""
+    Returns the number of frames. on_frame(done, total) follows progress (total 0 when unknown).
+    statistics: "moving" (a slow moving average over the frames, the default) or "clip" (the mean of
+    frames sampled over the clip, held fixed); `ray` ("local" or a cluster address) stylizes the
+    frames on Ray actors, with "clip" statistics."""
     av = _av()
     if not src.exists():
         raise SfumatoError(f"video not found: {src}")
     if not dst.parent.is_dir():
         raise SfumatoError(f"output folder {dst.parent} does not exist")
-    try:
-        source = av.open(str(src))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise SfumatoError(f"video {src} cannot be read ({exc})") from None
     fd, tmp = tempfile.mkstemp(prefix=".sfumato-", suffix=dst.suffix, dir=dst.parent)
     os.close(fd)
     try:
-        with source:
-            if not source.streams.video:
-                raise SfumatoError(f"{src} has no video stream")
-            vin = source.streams.video[0]
-            vin.thread_type = "AUTO"
-            ain = source.streams.audio[0] if source.streams.audio else None
-            frames = _transcode(av, source, vin, ain, Path(tmp), options, smoothing, temporal, on_frame)
+        shared = None
+        if statistics == "clip" or ray is not None:
+            with _open(av, src) as source:
+                shared = clip_statistics(_sample(source), options)
+        with _open(av, src) as source:
+            if ray is not None:
+                from . import ray_batch
+
+                def run(frames):
+                    return ray_batch.stylize_frames(frames, options, shared.value, actors, None if ray == "local" else ray,
+                                                    gpus_per_actor)
+            else:
+                shared = shared or SharedStats(smoothing)
+
+                def run(frames):
+                    return (stylize(rgb, options, shared=shared) for rgb in frames)
+            frames = _transcode(av, source, Path(tmp), run, temporal, on_frame)
         os.replace(tmp, dst)
         return frames
     except av.error.FFmpegError as exc:
@@ -117,8 +135,39 @@ def stylize_video(src: Path, dst: Path, options: StylizeOptions, smoothing: floa
             os.unlink(tmp)
 
 
-def _transcode(av, source, vin, ain, tmp: Path, options, smoothing, temporal, on_frame) -> int:
-    shared, steady = SharedStats(smoothing), TemporalFilter(temporal)
+def _open(av, src: Path):
+    try:
+        source = av.open(str(src))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise SfumatoError(f"video {src} cannot be read ({exc})") from None
+    if not source.streams.video:
+        source.close()
+        raise SfumatoError(f"{src} has no video stream")
+    source.streams.video[0].thread_type = "AUTO"
+    return source
+
+
+def _even(frame, vin) -> np.ndarray:
+    """A decoded frame as RGB, cropped to even width and height (what yuv420p can encode)."""
+    h, w = vin.codec_context.height // 2 * 2, vin.codec_context.width // 2 * 2
+    return np.ascontiguousarray(frame.to_ndarray(format="rgb24")[:h, :w])
+
+
+def _sample(source) -> Iterator[np.ndarray]:
+    """About SAMPLE frames spread evenly over the clip (every 10th when its length is not known)."""
+    vin = source.streams.video[0]
+    step = max(1, (vin.frames or 10 * SAMPLE) // SAMPLE)
+    for i, frame in enumerate(source.decode(vin)):
+        if i % step == 0:
+            yield _even(frame, vin)
+
+
+def _transcode(av, source, tmp: Path, run, temporal, on_frame) -> int:
+    """Decode, stylize (`run`: an iterator of frames in, of stylized frames out, in order), filter
+    and encode. Only the frames between decoding and encoding are held: as many as `run` reads ahead."""
+    vin = source.streams.video[0]
+    ain = source.streams.audio[0] if source.streams.audio else None
+    steady = TemporalFilter(temporal)
     total = vin.frames or 0
     with av.open(str(tmp), "w") as out:
         rate = vin.average_rate or vin.guessed_rate or 25
@@ -129,24 +178,29 @@ def _transcode(av, source, vin, ain, tmp: Path, options, smoothing, temporal, on
         vout.options = {"crf": "18"}  # visually lossless: the style, not the encoder, should change the look
         aout = out.add_stream_from_template(ain) if ain is not None else None
         streams = [vin] + ([ain] if ain is not None else [])
+        waiting = deque()  # (input frame, pts, time base) of frames read and not yet encoded
+
+        def decoded():
+            for packet in source.demux(*streams):
+                if packet.stream is ain:
+                    if packet.dts is not None:
+                        packet.stream = aout
+                        out.mux(packet)
+                    continue
+                for frame in packet.decode():
+                    rgb = _even(frame, vin)
+                    waiting.append((rgb, frame.pts, frame.time_base))
+                    yield rgb
         done = 0
-        for packet in source.demux(*streams):
-            if packet.stream is ain:
-                if packet.dts is not None:
-                    packet.stream = aout
-                    out.mux(packet)
-                continue
-            for frame in packet.decode():
-                rgb = frame.to_ndarray(format="rgb24")[:vout.height, :vout.width]
-                rgb = np.ascontiguousarray(rgb)
-                styled = steady(rgb, stylize(rgb, options, shared=shared))
-                new = av.VideoFrame.from_ndarray(styled, format="rgb24")
-                new.pts, new.time_base = frame.pts, frame.time_base
-                for p in vout.encode(new):
-                    out.mux(p)
-                done += 1
-                if on_frame is not None:
-                    on_frame(done, total)
+        for styled in run(decoded()):
+            rgb, pts, time_base = waiting.popleft()
+            new = av.VideoFrame.from_ndarray(steady(rgb, styled), format="rgb24")
+            new.pts, new.time_base = pts, time_base
+            for p in vout.encode(new):
+                out.mux(p)
+            done += 1
+            if on_frame is not None:
+                on_frame(done, total)
         for p in vout.encode():
             out.mux(p)
     if done == 0:

@@ -78,3 +78,25 @@ def test_the_temporal_filter_steadies_noise_and_lets_real_changes_through():
     cut = rng.integers(0, 255, (64, 96, 3)).astype(np.uint8)  # a new scene: shown as it is, no ghost of the old one
     styled_cut = cut.copy()
     assert np.abs(steady(cut, styled_cut).astype(float) - styled_cut).mean() < 1.0
+
+
+def test_ray_stylizes_a_clip_in_chunks_exactly_as_one_process_with_clip_statistics(tmp_path):
+    """`--ray` sends chunks of frames to actors with statistics computed once from frames sampled
+    over the clip; the same statistics in one process give the same frames, bit for bit (and the
+    frames are in their order: the clip pans, so a swapped chunk would differ)."""
+    pytest.importorskip("ray", reason="needs the ray extra: pip install -e '.[ray]'")
+    from sfumato.styletransfer import StylizeOptions
+    from sfumato.video import stylize_video
+    src = tmp_path / "clip.mp4"
+    _clip(src, frames=20)  # 20 frames: chunks of 8, 8 and 4 over two actors
+    local = tmp_path / "local.mp4"
+    stylize_video(src, local, StylizeOptions(style="crimson"), statistics="clip")
+    r = run_cli("stylize", src, "--style", "crimson", "-o", tmp_path / "ray.mp4", "--ray", "--jobs", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "20 frames" in r.stdout
+    a, fa = _describe(local)
+    b, fb = _describe(tmp_path / "ray.mp4")
+    assert a == b and all(np.array_equal(x, y) for x, y in zip(fa, fb))
+    moving = tmp_path / "moving.mp4"
+    stylize_video(src, moving, StylizeOptions(style="crimson"))
+    assert not np.array_equal(_describe(moving)[1][10], fa[10])  # the statistics option is honoured
