@@ -15,7 +15,7 @@ from . import inpaint_models
 from . import exemplar
 from .errors import SfumatoError
 from .job import Job
-from .options import DEFAULT_INPAINT_MODEL as DEFAULT_MODEL
+from .options import DEFAULT_INPAINT_MODEL as DEFAULT_MODEL  # noqa: F401 - re-exported for the CLI and installer
 from .options import InpaintOptions, check_inpaint_options
 from .pixels import from_float, resize, split_channels, to_float
 
@@ -136,7 +136,6 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
     if grown.all():
         raise SfumatoError("the mask covers the whole image: leave some of the picture unmasked to fill from")
     model = inpaint_models.load(options.model, options.device, job)
-
     out = image.copy()
     out_rows = out if out.ndim == 3 else out[:, :, None]
     grey = image.ndim == 2 or image.shape[2] in (1, 2)
@@ -144,44 +143,55 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
     for i, (ys, xs, region) in enumerate(boxes):
         crop = to_float(colour[ys, xs])
         unknown = grown[ys, xs]  # every hole in the crop, not just this region: holes are not context
-        ch, cw = region.shape
-        f = working_scale(region, model.work_size)
-        if f < 1.0:  # large region: fill at the model's working size, then scale back
-            size = (max(16, round(cw * f)), max(16, round(ch * f)))
-            small_hole = resize(unknown.astype(np.float32), size, smooth=False) > 0.01
-            filled = resize(model.fill(resize(crop, size), small_hole), (cw, ch))
-        else:
-            filled = model.fill(crop, unknown)
-        if options.detail:  # texture from the photo itself, on the network's layout
-            filled = filled + options.detail * (exemplar.complete(filled, crop, unknown) - filled)
-        if np.ptp(crop[~unknown][::7], axis=1).max(initial=0.0) < 2 / 255:  # grey surroundings: no invented colour
-            filled = np.repeat(filled.mean(axis=2, keepdims=True), 3, axis=2)
+        filled = _fill_region(model, crop, unknown, region, options)
         # mask work and paste-back only around this region (the crop is ~3x larger each way): enough
         # margin that erosion, blur and dilation see everything they would on the whole crop
         wy, wx = _padded_box(region, 2 * options.feather + options.grow + 5)
         crop, filled, region, unknown = crop[wy, wx], filled[wy, wx], region[wy, wx], unknown[wy, wx]
         filled = _match_colour(filled, crop, region, unknown)
-        # paste-back weight: the user's mask value inside the hole (grey = partial), carried over the grown
-        # band with a feathered fall-off (an eroded, blurred copy of the grown hole), 0 outside it
-        user = mask[ys, xs][wy, wx]
-        ramp = region.astype(np.float32)
-        if options.feather:
-            ramp = ndimage.gaussian_filter(ndimage.binary_erosion(region, _disk(options.feather)).astype(np.float32),
-                                           options.feather / 2)
-        reach = ndimage.grey_dilation(user, footprint=_disk(options.grow)) if options.grow else user
-        a = np.maximum(ramp * reach, user)
-        a = np.where(region, np.clip(a, 0.0, 1.0), 0.0)[..., None]
+        a = _paste_weight(region, mask[ys, xs][wy, wx], options)
         result = crop + a * (filled - crop)
         if grey:
             result = result.mean(axis=2, keepdims=True)
         stored = from_float(result, image.dtype)
         rows = out_rows[ys, xs][wy, wx]
-        nc = stored.shape[2]
         changed = a[..., 0] > 0
-        rows[changed, :nc] = stored[changed]
+        rows[changed, :stored.shape[2]] = stored[changed]
         if job is not None:
             job.progress((i + 1) / len(boxes))
     return out
+
+
+def _fill_region(model, crop: np.ndarray, unknown: np.ndarray, region: np.ndarray, options: InpaintOptions) -> np.ndarray:
+    """The crop filled by the model at the region's working scale (the resolution
+    strategy: thick regions at the model's working size, thin ones at full resolution), then given
+    texture (--detail) and kept grey where the surroundings are grey."""
+    ch, cw = region.shape
+    f = working_scale(region, model.work_size)
+    if f < 1.0:  # large region: fill at the model's working size, then scale back
+        size = (max(16, round(cw * f)), max(16, round(ch * f)))
+        small_hole = resize(unknown.astype(np.float32), size, smooth=False) > 0.01
+        filled = resize(model.fill(resize(crop, size), small_hole), (cw, ch))
+    else:
+        filled = model.fill(crop, unknown)
+    if options.detail:  # texture from the photo itself, on the network's layout
+        filled = filled + options.detail * (exemplar.complete(filled, crop, unknown) - filled)
+    if np.ptp(crop[~unknown][::7], axis=1).max(initial=0.0) < 2 / 255:  # grey surroundings: no invented colour
+        filled = np.repeat(filled.mean(axis=2, keepdims=True), 3, axis=2)
+    return filled
+
+
+def _paste_weight(region: np.ndarray, user: np.ndarray, options: InpaintOptions) -> np.ndarray:
+    """H x W x 1 weight of the fill when pasting back: the user's mask value inside the hole (grey =
+    partial), carried over the grown band with a feathered fall-off (an eroded, blurred copy of the
+    grown hole), 0 outside the region."""
+    ramp = region.astype(np.float32)
+    if options.feather:
+        ramp = ndimage.gaussian_filter(ndimage.binary_erosion(region, _disk(options.feather)).astype(np.float32),
+                                       options.feather / 2)
+    reach = ndimage.grey_dilation(user, footprint=_disk(options.grow)) if options.grow else user
+    a = np.maximum(ramp * reach, user)
+    return np.where(region, np.clip(a, 0.0, 1.0), 0.0)[..., None]
 
 
 def _match_colour(filled: np.ndarray, crop: np.ndarray, region: np.ndarray, unknown: np.ndarray) -> np.ndarray:
