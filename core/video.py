@@ -101,6 +101,8 @@ def stylize_video(src: Path, dst: Path, options: StylizeOptions, smoothing: floa
     statistics: "moving" (a slow moving average over the frames, the default) or "clip" (the mean of
     frames sampled over the clip, held fixed); `ray` ("local" or a cluster address) stylizes the
     frames on Ray actors, with "clip" statistics."""
+    if statistics not in ("moving", "clip"):
+        raise SfumatoError(f'statistics must be "moving" or "clip", got {statistics!r}')
     av = _av()
     if not src.exists():
         raise SfumatoError(f"video not found: {src}")
