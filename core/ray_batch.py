@@ -19,6 +19,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import SfumatoError
+from .styletransfer import stylize
+from .tiling import SharedStats
 
 
 class _FileActor:
@@ -82,12 +84,10 @@ class _FrameActor:
 
     def __init__(self, options, statistics: np.ndarray, threads: int):
         os.environ["SFUMATO_THREADS"] = str(threads)
-        from .tiling import SharedStats
         self.options, self.shared = options, SharedStats(smoothing=0.0)
         self.shared.value = statistics
 
     def run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        from .styletransfer import stylize
         return [stylize(f, self.options, shared=self.shared) for f in frames]
 
 
@@ -100,16 +100,16 @@ def stylize_frames(frames: Iterator[np.ndarray], options, statistics: np.ndarray
         threads = max(1, cpus // actors)
         actor = ray.remote(num_cpus=cpus / actors, num_gpus=gpus_per_actor or 0)(_FrameActor)
         pool = [actor.remote(options, statistics, threads) for _ in range(actors)]
-        pending = deque()
+        pending, sent = deque(), 0  # chunks go round the actors in turn, and come back in that order
         batch: list[np.ndarray] = []
         for frame in frames:
             batch.append(frame)
             if len(batch) == chunk:
-                pending.append(pool[len(pending) % actors].run.remote(batch))
-                batch = []
+                pending.append(pool[sent % actors].run.remote(batch))
+                sent, batch = sent + 1, []
                 if len(pending) >= 2 * actors:
                     yield from ray.get(pending.popleft())
         if batch:
-            pending.append(pool[len(pending) % actors].run.remote(batch))
+            pending.append(pool[sent % actors].run.remote(batch))
         while pending:
             yield from ray.get(pending.popleft())
