@@ -88,20 +88,27 @@ def test_a_non_editable_install_runs_without_the_source_tree(wheel, tmp_path):
         worker.wait(30)
 
 
-def _imports(path: Path) -> set[str]:
-    """Absolute module names a file imports (relative imports resolved against its package)."""
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    top = {"core": ["sfumato"], "export": ["sfumato", "export"], "gimp_plugin": ["sfumato", "gimp_plugin"]}[parts[0]]
+    name = top + parts[1:]
+    return ".".join(name[:-1] if name[-1] == "__init__" else name)
+
+
+def _imports(path: Path, modules: frozenset = frozenset()) -> set[str]:
+    """Absolute module names a file imports anywhere in it (relative imports resolved against its
+    package); `from X import y` counts as X.y where that is one of `modules`."""
     import ast
-    package = {"core": "sfumato", "export": "sfumato.export", "gimp_plugin": "sfumato.gimp_plugin"}[
-        path.relative_to(ROOT).parts[0]]
-    if len(path.relative_to(ROOT).parts) > 2:
-        package += "." + ".".join(path.relative_to(ROOT).parts[1:-1])
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             base = package.rsplit(".", node.level - 1)[0] if node.level else ""
-            found.add(".".join(p for p in (base, node.module or "") if p))
+            module = ".".join(p for p in (base, node.module or "") if p)
+            found |= {f"{module}.{a.name}" if f"{module}.{a.name}" in modules else module for a in node.names}
     return found
 
 
@@ -117,31 +124,12 @@ def test_imports_only_go_downward():
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    top = {"core": ["sfumato"], "export": ["sfumato", "export"], "gimp_plugin": ["sfumato", "gimp_plugin"]}[parts[0]]
-    name = top + parts[1:]
-    return ".".join(name[:-1] if name[-1] == "__init__" else name)
-
-
 def test_no_import_circles():
     """No two of our modules import each other, directly or round a loop: not at the top of a file and
     not hidden inside a function either (a function-local import is how a circle usually hides)."""
-    import ast
     files = {_module_name(p): p for d in ("core", "export", "gimp_plugin") for p in (ROOT / d).rglob("*.py")}
-    graph = {}
-    for name, path in files.items():
-        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-        edges = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                edges |= {a.name for a in node.names}
-            elif isinstance(node, ast.ImportFrom):
-                base = package.rsplit(".", node.level - 1)[0] if node.level else ""
-                module = ".".join(p for p in (base, node.module or "") if p)
-                for alias in node.names:  # `from . import registry` imports the module sfumato.registry
-                    edges.add(f"{module}.{alias.name}" if f"{module}.{alias.name}" in files else module)
-        graph[name] = {e for e in edges if e in files and e != name}
+    modules = frozenset(files)  # `from . import registry` imports the module sfumato.registry
+    graph = {name: {e for e in _imports(path, modules) if e in files and e != name} for name, path in files.items()}
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 
     def visit(node: str, path: list[str]) -> None:
