@@ -143,8 +143,9 @@ def test_gimp_install_status_uninstall(tmp_path):
 
 def test_inpaint_through_the_worker(client, photo, tmp_path):
     from sfumato.inpaint import InpaintOptions, inpaint
+    from sfumato.inpaint_models import add_user_model
     from tests.test_inpaint import migan_like
-    registry_entry = __import__("sfumato.inpaint_models", fromlist=["add_user_model"]).add_user_model(
+    registry_entry = add_user_model(
         migan_like(tmp_path / "m.onnx"), "migan", "worker-migan")
     mask = np.zeros(photo.shape[:2], np.float32)
     mask[100:180, 200:300] = 1
