@@ -49,10 +49,10 @@ PHASES = r"""
 import sys, time
 t = time.perf_counter()
 from sfumato.imageio import read_image, write_image
-from sfumato.styletransfer import StylizeOptions, stylize
-from sfumato import registry
+from sfumato.styling.pipeline import StylizeOptions, stylize
+from sfumato.runtime import sessions
 t_import = time.perf_counter()
-registry.session("styles", "auto")
+sessions.session("styles", "auto")
 t_session = time.perf_counter()
 img = read_image(sys.argv[1])
 t_read = time.perf_counter()

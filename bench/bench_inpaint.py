@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from sfumato.inpaint import InpaintOptions, inpaint  # noqa: E402
-from sfumato.inpaint_models import harmonic_fill  # noqa: E402
+from sfumato.inpainting.pipeline import InpaintOptions, inpaint  # noqa: E402
+from sfumato.inpainting.priors import harmonic_fill  # noqa: E402
 from eval_masks import KINDS, unseen_mask  # noqa: E402
 from perceptual import PerceptualJudge  # noqa: E402
 from scores import grad_ratio, psnr, ssim  # noqa: E402
@@ -99,14 +99,14 @@ def parse_variant(text: str) -> InpaintOptions:
 def register_models(files: dict[str, Path]) -> None:
     """Register ONNX files (same convention as the shipped model) under the given names in a
     throwaway user folder, so they run through exactly the same pipeline as the shipped one."""
-    from sfumato import registry
+    from sfumato.runtime import manifest
     home = Path(tempfile.mkdtemp(prefix="sfumato-bench-"))
     (home / "models").mkdir()
     entries = {}
     for name, path in files.items():
         shutil.copy(path, home / "models" / f"{name}.onnx")
-        entries[name] = dict(registry.get_model("sfumato-inpaint").entry, file=f"{name}.onnx",
-                             sha256=registry.sha256_file(home / "models" / f"{name}.onnx"))
+        entries[name] = dict(manifest.get_model("sfumato-inpaint").entry, file=f"{name}.onnx",
+                             sha256=manifest.sha256_file(home / "models" / f"{name}.onnx"))
     (home / "models" / "manifest.json").write_text(json.dumps({"models": entries}))
     os.environ["SFUMATO_HOME"] = str(home)
 

@@ -1,6 +1,6 @@
 """Flicker of a stylized clip: a slowly panning, slightly noisy shot made from a photo (1 px per frame,
 noise sigma 2/255), stylized frame by frame with each frame's own normalisation statistics (what a
-per-image stylizer does), with the clip's shared statistics (core/video.py's moving average, and the
+per-image stylizer does), with the clip's shared statistics (core/batch/video.py's moving average, and the
 first frame's held fixed), and with the temporal filter on top (what `sfumato stylize clip.mp4` does).
 "detail" is the mean horizontal pixel difference of the stylized frames: a filter that smeared would
 lower it. Flicker = mean |frame t+1 - frame t| once the pan is undone,
@@ -20,9 +20,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sfumato.styletransfer import StylizeOptions, stylize  # noqa: E402
-from sfumato.tiling import SharedStats  # noqa: E402
-from sfumato.video import TemporalFilter  # noqa: E402
+from sfumato.styling.pipeline import StylizeOptions, stylize  # noqa: E402
+from sfumato.styling.tiling import SharedStats  # noqa: E402
+from sfumato.batch.video import TemporalFilter  # noqa: E402
 
 
 def clip(frames: int, w: int = 480, h: int = 320, seed: int = 0) -> list[np.ndarray]:

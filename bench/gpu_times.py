@@ -20,10 +20,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sfumato import registry  # noqa: E402
+from sfumato.runtime import sessions  # noqa: E402
 from sfumato.errors import SfumatoError  # noqa: E402
-from sfumato.inpaint import InpaintOptions, inpaint  # noqa: E402
-from sfumato.styletransfer import StylizeOptions, stylize  # noqa: E402
+from sfumato.inpainting.pipeline import InpaintOptions, inpaint  # noqa: E402
+from sfumato.styling.pipeline import StylizeOptions, stylize  # noqa: E402
 
 
 def photo(w: int, h: int) -> np.ndarray:
@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
     args = ap.parse_args()
-    works, why = registry.cuda_status()
+    works, why = sessions.cuda_status()
     print(f"CUDA: {'yes' if works else 'no'} - {why}")
     cases = [(f"stylize {s}x{s}", lambda d, img=photo(s, s): stylize(img, StylizeOptions(style="7", device=d)))
              for s in args.sizes]

@@ -33,13 +33,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sfumato import protocol  # noqa: E402
+from sfumato.service import protocol  # noqa: E402
 from sfumato.errors import SfumatoError  # noqa: E402
 from sfumato.imageio import read_image  # noqa: E402
-from sfumato.inpaint import InpaintOptions, inpaint  # noqa: E402
+from sfumato.inpainting.pipeline import InpaintOptions, inpaint  # noqa: E402
 from sfumato.pixels import resize  # noqa: E402
-from sfumato.remote import Remote  # noqa: E402
-from sfumato.styletransfer import StylizeOptions, stylize  # noqa: E402
+from sfumato.service.remote import Remote  # noqa: E402
+from sfumato.styling.pipeline import StylizeOptions, stylize  # noqa: E402
 
 STYLE_OPTIONS = StylizeOptions(style="starry-blue")
 INPAINT_OPTIONS = InpaintOptions()

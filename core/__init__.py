@@ -2,19 +2,32 @@
 
 Python API (numpy arrays in and out, any of uint8/uint16/float, grey/RGB/alpha):
 
-    from sfumato import stylize, StylizeOptions
+    from sfumato import stylize, StylizeOptions, inpaint, InpaintOptions
     out = stylize(photo, StylizeOptions(style="starry-night", strength=0.8))
+    filled = inpaint(photo, mask, InpaintOptions())
+
+The layers, each importing only those below it (tests/test_packaging.py checks):
+    cli.py                    the command line (and __main__.py)
+    service/                  the GIMP worker and its protocol, `sfumato serve`, the HTTP client, tokens
+    batch/                    many files, video clips, Ray
+    styling/  inpainting/     the two operations: adapters, pipelines (neither imports the other)
+    runtime/                  model manifest, onnxruntime sessions and providers, jobs (progress, cancel)
+    pixels.py imageio.py options.py errors.py atomic.py hooks.py   the ground floor
 """
 from .errors import SfumatoError
 
-__all__ = ["SfumatoError", "StylizeOptions", "parse_style", "style_table", "style_vector", "stylize"]
+# public name -> the module that defines it
+_API = {"StylizeOptions": "styling.pipeline", "stylize": "styling.pipeline", "parse_style": "styling.styles",
+        "style_table": "styling.styles", "style_vector": "styling.styles",
+        "InpaintOptions": "options", "inpaint": "inpainting.pipeline"}
+__all__ = ["SfumatoError", *_API]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
     """The API loads on first use, so `sfumato --help` and the GIMP worker's start skip numpy and
     onnxruntime until they are needed (PEP 562)."""
-    if name in __all__:
-        from . import styletransfer
-        return getattr(styletransfer, name)
+    if name in _API:
+        import importlib
+        return getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)
     raise AttributeError(f"module 'sfumato' has no attribute {name!r}")

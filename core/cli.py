@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__, registry
+from . import __version__
+from .runtime import manifest, sessions
 from .errors import SfumatoError
 
 # numpy, Pillow and onnxruntime load inside the commands that need them: `sfumato --help` stays instant
@@ -53,7 +54,7 @@ def _schema_arguments(p: argparse.ArgumentParser, operation: str) -> None:
 
 
 def _batch_arguments(p: argparse.ArgumentParser) -> None:
-    from .batch import FORMATS  # standard library only: the parser stays light
+    from .batch.runner import FORMATS  # standard library only: the parser stays light
     p.add_argument("--format", choices=FORMATS,
                    help="output format for a folder of outputs (default png)")
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a batch)")
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--style-image", type=Path, help="any picture to use as the style")
     _schema_arguments(s, "stylize")
     s.add_argument("--mask", type=Path, help="greyscale mask, white = stylize, grey = partial")
-    s.add_argument("--device", choices=registry.DEVICES, default="auto")
+    s.add_argument("--device", choices=sessions.DEVICES, default="auto")
     _batch_arguments(s)
 
     ip = sub.add_parser("inpaint", help="fill the masked part of an image with plausible content")
@@ -96,13 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="output file; with several inputs a folder, created if missing (default: INPUT_filled.png)")
     ip.add_argument("--model", default=None, help="inpainting model (default: sfumato-inpaint; see `sfumato models`)")
     _schema_arguments(ip, "inpaint")
-    ip.add_argument("--device", choices=registry.DEVICES, default="auto")
+    ip.add_argument("--device", choices=sessions.DEVICES, default="auto")
     _batch_arguments(ip)
 
     st = sub.add_parser("styles", help="list the built-in styles")
     st.add_argument("--sheet", type=Path, help="write a contact sheet of every style on one photo")
     st.add_argument("--photo", type=Path, help="photo for the sheet (default: the bundled sample)")
-    st.add_argument("--device", choices=registry.DEVICES, default="auto")
+    st.add_argument("--device", choices=sessions.DEVICES, default="auto")
 
     m = sub.add_parser("models", help="list installed models, or add your own (`models add FILE`)")
     m.add_argument("--verify", action="store_true", help="re-hash every model file against the manifest")
@@ -121,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--token-file", type=Path,
                     help="file holding the token clients must send (required off loopback; default on loopback: "
                          "one made once in the user folder)")
-    sv.add_argument("--device", choices=registry.DEVICES, default="auto")
+    sv.add_argument("--device", choices=sessions.DEVICES, default="auto")
     sv.add_argument("--replicas", type=int, default=1,
                     help="copies of the models serving at once (default 1: the fastest for one user; for many "
                          "users on a small CPU box, 2 with --threads 1 each: see the README)")
@@ -146,7 +147,7 @@ def _remote(a):
     """The server client of --server, or None to run here."""
     if not a.server:
         return None
-    from .remote import Remote, client_token
+    from .service.remote import Remote, client_token
     return Remote(a.server, client_token(a.token_file))
 
 
@@ -162,7 +163,7 @@ class StylizeFile:
         self.options, self.remote = options, remote
 
     def __call__(self, task) -> str:
-        from .styletransfer import stylize
+        from .styling.pipeline import stylize
         image = read_image(task.source)
         mask = read_mask(task.mask, (image.shape[1], image.shape[0])) if task.mask else None
         if self.remote is not None:
@@ -181,7 +182,7 @@ class InpaintFile:
         self.options, self.remote = options, remote
 
     def __call__(self, task) -> str:
-        from .inpaint import inpaint
+        from .inpainting.pipeline import inpaint
         image = read_image(task.source)
         if not task.mask.exists():
             raise SfumatoError(f"no mask for it (looked for {task.mask})")
@@ -194,8 +195,9 @@ class InpaintFile:
 
 
 def cmd_stylize(a) -> int:
-    from . import batch
-    from .styletransfer import StylizeOptions, check_options, parse_style
+    from .batch import runner
+    from .styling.pipeline import StylizeOptions, check_options
+    from .styling.styles import parse_style
     options = StylizeOptions(style=a.style, strength=a.strength, preserve_colors=a.preserve_colors, scale=a.scale,
                              device=a.device, tile=a.tile,
                              style_image=read_image(a.style_image, "style image") if a.style_image else None)
@@ -203,13 +205,13 @@ def cmd_stylize(a) -> int:
     remote = _remote(a)
     if options.style_image is None and remote is None:
         parse_style(options.style)  # an unknown style stops here, before the first file
-    from .video import is_video
+    from .batch.video import is_video
     if len(a.input) == 1 and is_video(a.input[0]):
         if remote is not None:
             raise SfumatoError("--server runs pictures; stylize a video here (without --server)")
         return _stylize_video(a, options)
-    tasks, many = batch.plan(a.input, a.output, "stylized", a.format, mask=a.mask)
-    return batch.run(tasks, StylizeFile(options, remote), a.jobs, a.skip_existing, many, a.ray, _gpus(a, options))
+    tasks, many = runner.plan(a.input, a.output, "stylized", a.format, mask=a.mask)
+    return runner.run(tasks, StylizeFile(options, remote), a.jobs, a.skip_existing, many, a.ray, _gpus(a, options))
 
 
 def _stylize_video(a, options) -> int:
@@ -217,7 +219,7 @@ def _stylize_video(a, options) -> int:
 
     from tqdm import tqdm
 
-    from .video import is_video, stylize_video
+    from .batch.video import is_video, stylize_video
     src = a.input[0]
     dst = a.output or src.with_name(f"{src.stem}_stylized{src.suffix}")
     if a.mask:
@@ -236,25 +238,25 @@ def _stylize_video(a, options) -> int:
 
 
 def cmd_inpaint(a) -> int:
-    from . import batch
-    from .inpaint import DEFAULT_MODEL, InpaintOptions, check_inpaint_options
-    from .inpaint_models import load
-    options = InpaintOptions(model=a.model or DEFAULT_MODEL, grow=a.grow, feather=a.feather,
+    from .batch import runner
+    from .options import DEFAULT_INPAINT_MODEL, InpaintOptions, check_inpaint_options
+    from .inpainting.models import load
+    options = InpaintOptions(model=a.model or DEFAULT_INPAINT_MODEL, grow=a.grow, feather=a.feather,
                              detail=a.detail, device=a.device)
     check_inpaint_options(options)
     remote = _remote(a)
     if remote is None:
         load(options.model, options.device)  # an unknown or broken model stops here, before the first file
-    tasks, many = batch.plan(a.input, a.output, "filled", a.format, mask=a.mask, mask_dir=a.mask_dir)
-    return batch.run(tasks, InpaintFile(options, remote), a.jobs, a.skip_existing, many, a.ray, _gpus(a, options))
+    tasks, many = runner.plan(a.input, a.output, "filled", a.format, mask=a.mask, mask_dir=a.mask_dir)
+    return runner.run(tasks, InpaintFile(options, remote), a.jobs, a.skip_existing, many, a.ray, _gpus(a, options))
 
 
 def cmd_styles(a) -> int:
-    from .styletransfer import style_table
+    from .styling.styles import style_table
     for s in style_table():
         print(f"{s['index']:3d}  {s['name']}" + (f"  ({s['source']})" if s.get("source") else ""))
     if a.sheet:
-        from .sheet import contact_sheet
+        from .styling.sheet import contact_sheet
         photo = read_image(a.photo or Path(__file__).parent / "samples" / "coffee.jpg", "photo")
         write_image(a.sheet, contact_sheet(photo, device=a.device))
         print(f"contact sheet -> {a.sheet}")
@@ -263,22 +265,22 @@ def cmd_styles(a) -> int:
 
 def cmd_models(a) -> int:
     if a.models_action == "add":
-        from .inpaint_models import add_user_model
+        from .inpainting.user_models import add_user_model
         entry = add_user_model(a.file, a.convention, a.name, a.licence)
         from .hooks import models_changed
         models_changed()  # e.g. GIMP's Fill Selection dialog lists it from GIMP's next start
-        print(f"added {entry['name']} ({a.convention}, {entry['bytes'] / 1e6:.1f} MB) to {registry.user_dir() / 'models'}; "
+        print(f"added {entry['name']} ({a.convention}, {entry['bytes'] / 1e6:.1f} MB) to {manifest.user_dir() / 'models'}; "
               f"use it with `sfumato inpaint ... --model {entry['name']}`")
         return 0
     failed = []
     print(f"{'name':22s} {'task':13s} {'size':>9s}  {'licence':12s} sha256")
-    for name, model in registry.all_models().items():
+    for name, model in manifest.all_models().items():
         e = model.entry
         status = ""
         if a.verify:
-            registry.forget_verified()
+            manifest.forget_verified()
             try:
-                registry.verify(model)
+                manifest.verify(model)
                 status = "  verified"
             except SfumatoError as exc:
                 failed.append(str(exc))
@@ -298,12 +300,12 @@ def cmd_doctor(a) -> int:
     print(f"sfumato {__version__}, Python {platform.python_version()} on {platform.platform()}")
     print(f"numpy {np.__version__}, pillow {PIL.__version__}, onnxruntime {ort.__version__} ({ort.get_device()})")
     print(f"providers available: {', '.join(ort.get_available_providers())}")
-    works, why = registry.cuda_status()
+    works, why = sessions.cuda_status()
     print(f"CUDA: {'yes' if works else 'no'} - {why}")
     if not works:
-        print(f"  to use a GPU: {registry.CUDA_HELP}")
-    graphs = registry.user_dir() / "cache" / "graphs"
-    print(f"models: {len(registry.all_models())} installed; user models in {registry.user_dir() / 'models'}")
+        print(f"  to use a GPU: {sessions.CUDA_HELP}")
+    graphs = manifest.user_dir() / "cache" / "graphs"
+    print(f"models: {len(manifest.all_models())} installed; user models in {manifest.user_dir() / 'models'}")
     print(f"optimised graphs (CPU sessions start from these): {len(list(graphs.glob('*.onnx'))) if graphs.exists() else 0} "
           f"cached in {graphs}")
     print("CUDA path: fp32 graphs, inputs copied per call (fp16 graphs and IO binding are not built yet)")
@@ -312,7 +314,7 @@ def cmd_doctor(a) -> int:
 
 def cmd_serve(a) -> int:
     try:
-        from .serve import run_server
+        from .service.serve import run_server
     except ImportError as exc:
         raise SfumatoError(f"serving needs Ray Serve ({exc.name} is missing): pip install \"sfumato[serve]\"") from None
     if a.replicas < 1 or a.max_queue < 1 or a.max_per_client < 1 or a.max_body_mb < 1:
@@ -331,7 +333,7 @@ def cmd_gimp(a) -> int:
     if a.server:
         if a.action != "install":
             raise SfumatoError("--server is for `sfumato gimp install`")
-        from .remote import client_token
+        from .service.remote import client_token
         token = client_token(a.token_file)
     return gimp_main(a.action, a.gimp_dir, a.server, token)
 

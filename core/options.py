@@ -51,7 +51,7 @@ STYLIZE = (
 INPAINT = (
     # px at most the hole is enlarged before filling, to catch a halo a tight selection leaves; 0 by
     # default: a hole as selected keeps every known pixel beside it, which is most of what a scratch or
-    # a lasso that already overshoots is filled from. Thin regions grow less (core/inpaint.py).
+    # a lasso that already overshoots is filled from. Thin regions grow less (core/inpainting/regions.py).
     Option("grow", int, 0, "px at most the hole is enlarged before filling, less for thin regions; catches the "
            "halo a tight selection leaves", (0, 200), "grow", "_Grow (px)"),
     Option("feather", int, 4, "px of soft edge when pasting back over the grown band", (0, 200), "feather",

@@ -90,7 +90,7 @@ def build_inpaint(models_dir=MODELS_DIR, checkpoint=None) -> None:
     assert all(k.startswith("encoder.") for k in missing), missing
     net.eval()
     name = "sfumato-inpaint"
-    io = ("inputs: image float32 [1,3,H,W] RGB 0..1 = harmonic prior fill (core.inpaint_models.harmonic_fill), "
+    io = ("inputs: image float32 [1,3,H,W] RGB 0..1 = harmonic prior fill (sfumato.inpainting.priors.harmonic_fill), "
           "mask float32 [1,1,H,W] 1 = hole (H, W multiples of 16); outputs: filled float32 [1,3,H,W] 0..1")
     path = models_dir / f"{name}.onnx"
     licence = "Apache-2.0"

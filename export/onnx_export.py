@@ -14,7 +14,7 @@ import torch
 
 import sfumato
 from sfumato import atomic
-from sfumato.registry import write_manifest_entry
+from sfumato.runtime.manifest import write_manifest_entry
 
 OPSET = 17
 MODELS_DIR = Path(sfumato.__file__).resolve().parent / "models"  # core/ in the source tree

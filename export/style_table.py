@@ -23,7 +23,7 @@ SHIPPED_STYLES = Path(__file__).resolve().parent / "styles"
 
 
 def user_styles_dir() -> Path:
-    from sfumato.registry import user_dir
+    from sfumato.runtime.manifest import user_dir
     return user_dir() / "styles"
 
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from PIL import Image, ImageDraw
 
-from sfumato.inpaint_models import harmonic_fill
+from sfumato.inpainting.priors import harmonic_fill
 
 from . import source
 from .nets.efficientnet_lite import EfficientNetLite0Features

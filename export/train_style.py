@@ -209,7 +209,7 @@ def train(args) -> dict:
         from .onnx_export import MODELS_DIR
         models_dir = MODELS_DIR
     else:
-        from sfumato.registry import user_dir
+        from sfumato.runtime.manifest import user_dir
         models_dir = user_dir() / "models"
         models_dir.mkdir(parents=True, exist_ok=True)
     if args.full:  # new convolutions: a model of its own, the table stays as it was

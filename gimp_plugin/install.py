@@ -1,6 +1,6 @@
 """`sfumato gimp install | uninstall | status`: put the plug-in where GIMP 3 looks for it.
 
-The plug-in folder gets sfumato.py (executable), its client, a copy of core/protocol.py and
+The plug-in folder gets sfumato.py (executable), its client, a copy of core/service/protocol.py and
 sfumato-config.json naming this environment's Python, so the plug-in can start the worker here.
 """
 from __future__ import annotations
@@ -10,11 +10,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from sfumato import atomic, protocol
+from sfumato import atomic
+from sfumato.service import protocol
 from sfumato.errors import SfumatoError
 
 PLUGIN_SRC = Path(__file__).resolve().parent / "sfumato"
-PROTOCOL_SRC = Path(protocol.__file__)  # core/protocol.py in the source tree
+PROTOCOL_SRC = Path(protocol.__file__)  # core/service/protocol.py in the source tree
 FLATPAK_NOTE = ("Flatpak GIMP runs plug-ins inside its sandbox, which cannot start programs of the host's Python "
                 "environment; the plug-in is installed but the worker will not start unless the sandbox is opened "
                 "(e.g. `flatpak override --user --filesystem=home --talk-name=org.freedesktop.Flatpak "
@@ -38,11 +39,11 @@ def _targets(gimp_dir: Path | None) -> list[Path]:
 
 
 def _config(idle_timeout: int) -> dict:
-    from sfumato.inpaint import DEFAULT_MODEL
+    from sfumato.options import DEFAULT_INPAINT_MODEL
     from sfumato.options import SCHEMA
-    from sfumato.registry import all_models
-    from sfumato.styletransfer import style_table
-    inpainters = sorted((n for n, m in all_models().items() if m.task == "inpaint"), key=lambda n: n != DEFAULT_MODEL)
+    from sfumato.runtime.manifest import all_models
+    from sfumato.styling.styles import style_table
+    inpainters = sorted((n for n, m in all_models().items() if m.task == "inpaint"), key=lambda n: n != DEFAULT_INPAINT_MODEL)
     return {"python": sys.executable, "idle_timeout": idle_timeout, "styles": [s["name"] for s in style_table()],
             "inpaint_models": inpainters,
             # the option schema's GIMP part: the plug-in makes its procedure arguments from it
@@ -90,7 +91,7 @@ def refresh_installed_plugins() -> None:
 
 
 def stop_worker() -> bool:
-    from sfumato import protocol
+    from sfumato.service import protocol
     try:
         sock = protocol.connect(timeout=5)
     except OSError:
@@ -102,7 +103,7 @@ def stop_worker() -> bool:
 
 
 def worker_status() -> str:
-    from sfumato import protocol
+    from sfumato.service import protocol
     try:
         sock = protocol.connect(timeout=5)
     except OSError:

@@ -76,8 +76,8 @@ def test_bad_input_exit_2_one_line_nothing_written(tmp_path, case):
 
 
 def test_cuda_request_without_cuda_is_a_clear_error(tmp_path):
-    from sfumato import registry
-    works, why = registry.cuda_status()
+    from sfumato.runtime import sessions
+    works, why = sessions.cuda_status()
     if works:
         pytest.skip("CUDA works here")
     line = _one_error_line(run_cli("stylize", SAMPLES / "coffee.jpg", "--style", "crimson", "--device", "cuda",
@@ -87,46 +87,47 @@ def test_cuda_request_without_cuda_is_a_clear_error(tmp_path):
 
 
 def test_device_auto_uses_cuda_exactly_when_it_works(monkeypatch):
-    from sfumato import registry
-    monkeypatch.setattr(registry, "cuda_status", lambda: (True, "CUDA works"))
-    assert registry.providers_for("auto") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    assert registry.providers_for("cuda")[0] == "CUDAExecutionProvider"
-    monkeypatch.setattr(registry, "cuda_status", lambda: (False, "no NVIDIA driver is loaded on this machine"))
-    assert registry.providers_for("auto") == ["CPUExecutionProvider"]
-    with pytest.raises(registry.SfumatoError, match="--device cuda: no NVIDIA driver is loaded"):
-        registry.providers_for("cuda")
-    assert registry.providers_for("cpu") == ["CPUExecutionProvider"]
+    from sfumato import errors
+    from sfumato.runtime import sessions
+    monkeypatch.setattr(sessions, "cuda_status", lambda: (True, "CUDA works"))
+    assert sessions.providers_for("auto") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert sessions.providers_for("cuda")[0] == "CUDAExecutionProvider"
+    monkeypatch.setattr(sessions, "cuda_status", lambda: (False, "no NVIDIA driver is loaded on this machine"))
+    assert sessions.providers_for("auto") == ["CPUExecutionProvider"]
+    with pytest.raises(errors.SfumatoError, match="--device cuda: no NVIDIA driver is loaded"):
+        sessions.providers_for("cuda")
+    assert sessions.providers_for("cpu") == ["CPUExecutionProvider"]
 
 
 def test_no_cuda_session_is_tried_without_an_nvidia_driver(monkeypatch):
     """Starting a CUDA session to find out costs ~0.25 s; without a driver it cannot work."""
     import onnxruntime
-    from sfumato import registry
-    monkeypatch.setattr(registry, "nvidia_driver_present", lambda: False)
+    from sfumato.runtime import sessions
+    monkeypatch.setattr(sessions, "nvidia_driver_present", lambda: False)
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     monkeypatch.setattr(onnxruntime, "InferenceSession", lambda *a, **k: pytest.fail("a session was created"))
-    registry.cuda_status.cache_clear()
+    sessions.cuda_status.cache_clear()
     try:
-        assert registry.cuda_status() == (False, "no NVIDIA driver is loaded on this machine")
+        assert sessions.cuda_status() == (False, "no NVIDIA driver is loaded on this machine")
     finally:
-        registry.cuda_status.cache_clear()
+        sessions.cuda_status.cache_clear()
 
 
 def test_sessions_start_from_a_cached_optimised_graph(tmp_path):
-    from sfumato import registry
-    from sfumato.styletransfer import StylizeOptions, stylize
+    from sfumato.runtime import manifest, sessions
+    from sfumato.styling.pipeline import StylizeOptions, stylize
     img = np.asarray(Image.open(SAMPLES / "coffee.jpg").convert("RGB"))[:128, :128]
-    registry.clear_sessions()
+    sessions.clear_sessions()
     first = stylize(img, StylizeOptions(style="crimson", device="cpu"))
-    cached = registry.optimized_graph_path(registry.get_model("styles"), "CPUExecutionProvider")
+    cached = sessions.optimized_graph_path(manifest.get_model("styles"), "CPUExecutionProvider")
     assert cached.exists() and cached.is_relative_to(tmp_path)  # in this test's user folder
-    registry.clear_sessions()
+    sessions.clear_sessions()
     assert np.array_equal(stylize(img, StylizeOptions(style="crimson", device="cpu")), first)
     cached.write_bytes(b"damaged")  # a damaged cache entry is rebuilt, not an error
-    registry.clear_sessions()
+    sessions.clear_sessions()
     assert np.array_equal(stylize(img, StylizeOptions(style="crimson", device="cpu")), first)
     assert cached.stat().st_size > 1000
-    registry.clear_sessions()
+    sessions.clear_sessions()
 
 
 def test_styles_lists_names_and_writes_a_sheet(tmp_path):
@@ -160,10 +161,10 @@ def test_a_damaged_model_file_is_one_error_naming_it(tmp_path, model, command):
     """A model whose bytes no longer match its sha256 (a bad download, a disk error) is refused
     before it runs: exit 2, one line with the file and both hashes' beginnings, nothing written."""
     import json
-    from sfumato import registry
+    from sfumato.runtime import manifest
     home = tmp_path / "home"
     (home / "models").mkdir(parents=True)
-    shipped = registry.get_model(model)
+    shipped = manifest.get_model(model)
     data = bytearray(shipped.path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte
     (home / "models" / shipped.path.name).write_bytes(bytes(data))
@@ -185,7 +186,7 @@ def test_inpaint_defaults_are_the_same_everywhere():
     """The CLI's defaults are InpaintOptions' (both from core/options.py; the GIMP door is checked
     against the schema inside a real GIMP, tests/gimp)."""
     from sfumato.cli import build_parser
-    from sfumato.inpaint import InpaintOptions
+    from sfumato.inpainting.pipeline import InpaintOptions
     a = build_parser().parse_args(["inpaint", "in.png", "--mask", "m.png"])
     o = InpaintOptions()
     assert (a.grow, a.feather, a.detail) == (o.grow, o.feather, o.detail)
@@ -275,7 +276,7 @@ def test_the_cli_takes_its_options_from_the_schema():
 
     from sfumato.cli import build_parser
     from sfumato.options import SCHEMA
-    from sfumato.worker import _fields
+    from sfumato.service.worker import _fields
     parser = build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     for operation, options in SCHEMA.items():

@@ -3,21 +3,21 @@ does not work, which is every CI machine; `sfumato doctor` says why."""
 import numpy as np
 import pytest
 
-from sfumato import registry
+from sfumato.runtime import sessions
 
 pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not registry.cuda_status()[0], reason=f"no CUDA: {registry.cuda_status()[1]}")]
+              pytest.mark.skipif(not sessions.cuda_status()[0], reason=f"no CUDA: {sessions.cuda_status()[1]}")]
 
 
 def test_stylize_on_cuda_matches_the_cpu(photo):
-    from sfumato.styletransfer import StylizeOptions, stylize
+    from sfumato.styling.pipeline import StylizeOptions, stylize
     cpu = stylize(photo, StylizeOptions(style="7", device="cpu")).astype(float)
     cuda = stylize(photo, StylizeOptions(style="7", device="cuda")).astype(float)
     assert np.abs(cpu - cuda).mean() < 0.5 and np.abs(cpu - cuda).max() <= 8
 
 
 def test_inpaint_on_cuda_matches_the_cpu(photo):
-    from sfumato.inpaint import InpaintOptions, inpaint
+    from sfumato.inpainting.pipeline import InpaintOptions, inpaint
     mask = np.zeros(photo.shape[:2], np.float32)
     mask[150:250, 250:350] = 1
     cpu = inpaint(photo, mask, InpaintOptions(device="cpu")).astype(float)
@@ -26,4 +26,4 @@ def test_inpaint_on_cuda_matches_the_cpu(photo):
 
 
 def test_cuda_sessions_really_run_on_cuda():
-    assert registry.session("styles", "cuda").get_providers()[0] == "CUDAExecutionProvider"
+    assert sessions.session("styles", "cuda").get_providers()[0] == "CUDAExecutionProvider"

@@ -8,7 +8,7 @@ import pytest
 import torch  # noqa: E402  (the export extra; a missing torch must fail, not skip)
 pytestmark = pytest.mark.torch
 
-from sfumato.registry import SHIPPED_DIR  # noqa: E402
+from sfumato.runtime.manifest import SHIPPED_DIR  # noqa: E402
 from sfumato.export import importers, source  # noqa: E402
 from sfumato.export.nets.norm import stats_size  # noqa: E402
 from sfumato.export.onnx_export import run_onnx  # noqa: E402

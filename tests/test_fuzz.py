@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from sfumato import protocol
+from sfumato.service import protocol
 from tests.fuzz_inputs import bad_frames, run_cli_fuzz
 from tests.test_worker import client  # noqa: F401  (fixture)
 

@@ -7,10 +7,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from sfumato import inpaint_models, registry
 from sfumato.errors import SfumatoError
-from sfumato.inpaint import InpaintOptions, inpaint
-from sfumato.inpaint_models import harmonic_fill, push_pull_fill
+from sfumato.inpainting import user_models
+from sfumato.runtime import manifest
+from sfumato.inpainting.pipeline import InpaintOptions, inpaint
+from sfumato.inpainting.priors import harmonic_fill, push_pull_fill
 from tests.conftest import SAMPLES, run_cli
 
 FILL = np.array([0.2, 0.6, 0.4], np.float32)
@@ -55,7 +56,7 @@ def photo_and_mask(photo):
 
 
 def _add(path, convention, name):
-    entry = inpaint_models.add_user_model(path, convention, name)
+    entry = user_models.add_user_model(path, convention, name)
     assert entry["name"] == name
     return name
 
@@ -191,7 +192,7 @@ def test_harmonic_prior_is_the_mean_of_its_neighbours_up_to_the_image_border(pho
 def test_grow_spares_thin_regions_and_grows_thick_ones_up_to_the_setting():
     """A scratch keeps the known pixels right beside it, which are most of what it is filled from;
     a large hole grows by the setting, in proportion to its thickness."""
-    from sfumato.inpaint import GROW_PER_THICKNESS, grow_hole
+    from sfumato.inpainting.regions import GROW_PER_THICKNESS, grow_hole
     hole = np.zeros((300, 400), bool)
     hole[50:56, 20:380] = True      # a 6 px scratch
     hole[120:280, 100:300] = True   # a 160 x 200 box
@@ -216,7 +217,7 @@ def test_the_default_settings_never_touch_a_known_pixel(photo):
 def test_the_network_beats_its_own_prior(photo):
     """The fill must be better than the harmonic prior the network starts from, not merely better
     than a flat colour: a broken network on top of a good prior would pass that."""
-    from sfumato.inpaint_models import harmonic_fill
+    from sfumato.inpainting.priors import harmonic_fill
     truth = photo.astype(np.float32) / 255
     gains = []
     for ys, xs in ((slice(150, 230), slice(250, 330)), (slice(40, 100), slice(60, 200)), (slice(280, 330), slice(380, 520))):
@@ -231,7 +232,7 @@ def test_the_network_beats_its_own_prior(photo):
 
 
 def test_default_model_is_shipped_with_its_training_record():
-    entry = registry.get_model("sfumato-inpaint").entry
+    entry = manifest.get_model("sfumato-inpaint").entry
     assert entry["task"] == "inpaint" and entry["kind"] == "sfumato-inpaint" and entry["licence"] == "Apache-2.0"
     assert entry["training"]["steps"] > 0 and entry["training"]["hours"] > 0
     assert entry["built_by"] == "python -m sfumato.export build inpaint"
@@ -264,11 +265,11 @@ def test_default_model_matches_its_pytorch_module(photo):
     m[..., 50:120, 80:200] = 1
     with torch.no_grad():
         ref = net(torch.from_numpy(x), torch.from_numpy(m)).numpy()
-    got = run_onnx(registry.get_model("sfumato-inpaint").path, {"image": x, "mask": m})[0]
+    got = run_onnx(manifest.get_model("sfumato-inpaint").path, {"image": x, "mask": m})[0]
     assert np.abs(ref - got).max() <= 1e-4
 
 
-# --- detail stage: texture by PatchMatch over the network's fill (core/exemplar.py) ---------------
+# --- detail stage: texture by PatchMatch over the network's fill (core/inpainting/exemplar.py) ---------------
 
 def _energy(x):
     gy, gx = np.gradient(x.mean(axis=2))
@@ -284,7 +285,7 @@ def _half_textured(size=160, seed=0):
 
 
 def test_patch_texture_comes_from_like_surroundings_and_the_layout_from_the_fill():
-    from sfumato.exemplar import complete
+    from sfumato.inpainting.exemplar import complete
     img = _half_textured()
     unknown = np.zeros(img.shape[:2], bool)
     unknown[50:110, 40:120] = True          # straddles the textured and the flat half
@@ -302,7 +303,7 @@ def test_patch_texture_comes_from_like_surroundings_and_the_layout_from_the_fill
 def test_a_repeating_pattern_is_restored_not_averaged():
     """Stripes the hole cuts through: a smooth fill greys them out; patches from beside the hole
     continue them (what the network alone cannot do)."""
-    from sfumato.exemplar import complete
+    from sfumato.inpainting.exemplar import complete
     y, x = np.mgrid[0:128, 0:160]
     img = np.repeat((0.5 + 0.3 * np.sign(np.sin(2 * np.pi * x / 12)))[..., None], 3, axis=2).astype(np.float32)
     img[..., 2] = 0.5 + 0.2 * np.sin(2 * np.pi * y / 16)
@@ -319,7 +320,7 @@ def test_a_repeating_pattern_is_restored_not_averaged():
 
 
 def test_a_thin_hole_keeps_the_networks_fill():
-    from sfumato.exemplar import PATCH, complete
+    from sfumato.inpainting.exemplar import PATCH, complete
     img = _half_textured()
     unknown = np.zeros(img.shape[:2], bool)
     unknown[70:70 + PATCH, 10:150] = True  # a scratch: its neighbours are what fills it
@@ -342,13 +343,13 @@ def test_inpaint_detail_option(photo):
 
 
 def test_a_mask_of_thousands_of_specks_is_filled_in_a_few_model_runs(photo, monkeypatch):
-    from sfumato import inpaint_models
+    from sfumato.inpainting import models
     runs = []
-    original = inpaint_models.SfumatoInpaint.fill
-    monkeypatch.setattr(inpaint_models.SfumatoInpaint, "fill", lambda self, c, h: runs.append(1) or original(self, c, h))
+    original = models.SfumatoInpaint.fill
+    monkeypatch.setattr(models.SfumatoInpaint, "fill", lambda self, c, h: runs.append(1) or original(self, c, h))
     mask = (np.random.default_rng(0).random(photo.shape[:2]) < 0.05).astype(np.float32)  # ~12k specks
     out = inpaint(photo, mask)
-    from sfumato.inpaint import MAX_REGIONS
+    from sfumato.inpainting.regions import MAX_REGIONS
     assert 0 < len(runs) <= MAX_REGIONS
     assert (out[mask > 0] != photo[mask > 0]).any(axis=-1).mean() > 0.5 and np.array_equal(out[mask == 0], photo[mask == 0])
 
@@ -356,7 +357,7 @@ def test_a_mask_of_thousands_of_specks_is_filled_in_a_few_model_runs(photo, monk
 def test_thin_regions_are_filled_at_full_resolution_thick_ones_at_the_working_size():
     """A scratch across a large photo is filled from the pixels right beside it: shrinking its crop
     to the working size would blur exactly those. A large hole shrinks as before."""
-    from sfumato.inpaint import MAX_CROP_SIDE, working_scale
+    from sfumato.inpainting.regions import MAX_CROP_SIDE, working_scale
     scratch = np.zeros((700, 1200), bool)
     scratch[300:310, 50:1150] = True
     assert working_scale(scratch, 512) == 1.0

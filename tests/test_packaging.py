@@ -29,7 +29,7 @@ def wheel(tmp_path_factory):
 def test_the_wheel_has_one_top_level_name_and_everything_it_needs(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"sfumato", wheel.name.split("-py3")[0] + ".dist-info"}
-    for needed in ("sfumato/cli.py", "sfumato/protocol.py", "sfumato/models/manifest.json", "sfumato/models/NOTICE",
+    for needed in ("sfumato/cli.py", "sfumato/service/protocol.py", "sfumato/models/manifest.json", "sfumato/models/NOTICE",
                    "sfumato/models/styles.onnx", "sfumato/models/sfumato-inpaint.onnx", "sfumato/samples/coffee.jpg",
                    "sfumato/export/__main__.py", "sfumato/export/nets/__init__.py",
                    "sfumato/gimp_plugin/install.py", "sfumato/gimp_plugin/sfumato/sfumato.py"):
@@ -52,7 +52,7 @@ def test_a_non_editable_install_runs_without_the_source_tree(wheel, tmp_path):
 
     r = run("-c", "import sfumato, sfumato.export, sfumato.gimp_plugin.install as i; print(sfumato.__file__, i.PROTOCOL_SRC)")
     assert r.returncode == 0 and r.stdout.split() == [str(target / "sfumato" / "__init__.py"),
-                                                     str(target / "sfumato" / "protocol.py")], r.stdout + r.stderr
+                                                     str(target / "sfumato" / "service" / "protocol.py")], r.stdout + r.stderr
     r = run("-m", "sfumato", "stylize", SAMPLES / "coffee.jpg", "--style", "starry-blue", "-o", tmp_path / "out.png")
     assert r.returncode == 0 and (tmp_path / "out.png").stat().st_size > 10_000, r.stderr
     gimp = tmp_path / "GIMP" / "3.0"
@@ -70,11 +70,11 @@ def test_a_non_editable_install_runs_without_the_source_tree(wheel, tmp_path):
         sys.path.remove(str(plugin))
         for name in ("sfumato_client", "sfumato_protocol"):
             sys.modules.pop(name, None)
-    assert argv[0] == sys.executable and argv[1:3] == ["-m", "sfumato.worker"]
+    assert argv[0] == sys.executable and argv[1:3] == ["-m", "sfumato.service.worker"]
     sock = tmp_path / "w.sock"
     worker = subprocess.Popen(argv + ["--socket", str(sock)], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
     try:
-        from sfumato import protocol
+        from sfumato.service import protocol
         deadline = time.monotonic() + 60
         while not sock.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -112,13 +112,39 @@ def _imports(path: Path, modules: frozenset = frozenset()) -> set[str]:
     return found
 
 
+# core's floors, top down: a module imports only from its own floor or the floors below it, except
+# that styling and inpainting share a floor and never import each other. `sfumato` itself (the
+# package: its version and the lazy public API) loads nothing when imported, so anything may import it.
+CORE_FLOORS = [{"sfumato.__main__", "sfumato.cli"}, {"sfumato.service"}, {"sfumato.batch"},
+               {"sfumato.styling", "sfumato.inpainting"}, {"sfumato.runtime"},
+               {f"sfumato.{m}" for m in ("pixels", "imageio", "options", "errors", "atomic", "hooks")}]
+
+
+def _floor(module: str) -> tuple[int, str]:
+    """(floor, unit): the floor's index, and the part of it the module belongs to."""
+    parent = ".".join(module.split(".")[:2])
+    for i, units in enumerate(CORE_FLOORS):
+        if module in units or parent in units:
+            return i, parent if parent in ("sfumato.styling", "sfumato.inpainting") else str(i)
+    raise AssertionError(f"{module} is on no floor of CORE_FLOORS: add it where it belongs")
+
+
 def test_imports_only_go_downward():
     """The runtime never imports the export path, the plug-in or torch; the export path never imports
-    the plug-in (they plug in through entry points, core/hooks.py)."""
-    for path in (ROOT / "core").rglob("*.py"):
-        bad = {m for m in _imports(path) if m.startswith(("sfumato.export", "sfumato.gimp_plugin", "torch",
-                                                         "core", "export", "gimp_plugin"))}
+    the plug-in (they plug in through entry points, core/hooks.py); inside core, each floor imports
+    only from the floors below it."""
+    core = {_module_name(p): p for p in (ROOT / "core").rglob("*.py")}
+    for name, path in core.items():
+        found = _imports(path, frozenset(core))
+        bad = {m for m in found if m.startswith(("sfumato.export", "sfumato.gimp_plugin", "torch",
+                                                 "core", "export", "gimp_plugin"))}
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+        if name == "sfumato":
+            continue
+        floor, unit = _floor(name)
+        for m in found & set(core) - {"sfumato"}:
+            to_floor, to_unit = _floor(m)
+            assert to_unit == unit or to_floor > floor, f"{name} imports {m}: upward or sideways"
     for path in (ROOT / "export").rglob("*.py"):
         bad = {m for m in _imports(path) if m.startswith(("sfumato.gimp_plugin", "gimp_plugin", "core", "export"))}
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
@@ -128,7 +154,7 @@ def test_no_import_circles():
     """No two of our modules import each other, directly or round a loop: not at the top of a file and
     not hidden inside a function either (a function-local import is how a circle usually hides)."""
     files = {_module_name(p): p for d in ("core", "export", "gimp_plugin") for p in (ROOT / d).rglob("*.py")}
-    modules = frozenset(files)  # `from . import registry` imports the module sfumato.registry
+    modules = frozenset(files)  # `from ..runtime import sessions` imports the module sfumato.runtime.sessions
     graph = {name: {e for e in _imports(path, modules) if e in files and e != name} for name, path in files.items()}
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 

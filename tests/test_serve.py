@@ -15,7 +15,7 @@ from tests.conftest import ROOT, SAMPLES, run_cli
 from tests.serving import Server, free_port
 
 pytest.importorskip("ray.serve", reason="needs the serve extra: pip install -e '.[serve]'")
-from sfumato import protocol  # noqa: E402
+from sfumato.service import protocol  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-import sfumato.styletransfer as st
+import sfumato.styling.pipeline as st
 from sfumato import StylizeOptions, SfumatoError, parse_style, style_table, stylize
 from sfumato.pixels import to_float
 
@@ -165,7 +165,7 @@ def test_tiled_matches_untiled_without_seams(monkeypatch, painting, option):
     tiled = stylize(photo, StylizeOptions(**option, tile=192)).astype(float)
     assert np.abs(tiled - whole).mean() <= 2.0
     # seams: the jump across tile borders is no larger than across any other row/column
-    from sfumato.tiling import spans
+    from sfumato.styling.tiling import spans
     t, ov = 192, 64
     for axis, length in ((0, photo.shape[0]), (1, photo.shape[1])):
         jumps = np.abs(np.diff(tiled, axis=axis)).mean(axis=(1, 2) if axis == 0 else (0, 2))
@@ -209,7 +209,7 @@ def _tiled_with_thumbnail_stats(monkeypatch, photo, per_tile=False):
 
 def _border_jump_ratio(tiled, whole):
     """Max over tile borders of (jump across that row/column when tiled) / (the same when untiled)."""
-    from sfumato.tiling import spans
+    from sfumato.styling.tiling import spans
     worst = 0.0
     for axis in (0, 1):
         length = tiled.shape[axis]
@@ -230,7 +230,7 @@ def test_no_seams_at_tile_borders_with_thumbnail_statistics(monkeypatch, photo):
 def test_frames_share_one_set_of_statistics(photo):
     """stylize_frames: every frame normalised with the same statistics (the frames' mean), so a
     darker frame stays darker instead of being normalised back, and the frames' order does not matter."""
-    from sfumato.styletransfer import StylizeOptions, stylize, stylize_frames
+    from sfumato.styling.pipeline import StylizeOptions, stylize, stylize_frames
     options = StylizeOptions(style="starry-blue")
     dark = (photo.astype(np.float32) * 0.5).astype(np.uint8)
     alone = stylize_frames([photo], options)[0]

@@ -65,7 +65,7 @@ def test_video_errors_are_one_line(tmp_path):
 
 
 def test_the_temporal_filter_steadies_noise_and_lets_real_changes_through():
-    from sfumato.video import TemporalFilter, global_shift
+    from sfumato.batch.video import TemporalFilter, global_shift
     rng = np.random.default_rng(1)
     scene = rng.integers(0, 255, (64, 96 + 8, 3)).astype(np.float32)
     frames = [np.clip(scene[:, t:t + 96] + rng.normal(0, 2, (64, 96, 3)), 0, 255).astype(np.uint8) for t in range(6)]
@@ -85,8 +85,8 @@ def test_ray_stylizes_a_clip_in_chunks_exactly_as_one_process_with_clip_statisti
     over the clip; the same statistics in one process give the same frames, bit for bit (and the
     frames are in their order: the clip pans, so a swapped chunk would differ)."""
     pytest.importorskip("ray", reason="needs the ray extra: pip install -e '.[ray]'")
-    from sfumato.styletransfer import StylizeOptions
-    from sfumato.video import stylize_video
+    from sfumato.styling.pipeline import StylizeOptions
+    from sfumato.batch.video import stylize_video
     src = tmp_path / "clip.mp4"
     _clip(src, frames=20)  # 20 frames: chunks of 8, 8 and 4 over two actors
     local = tmp_path / "local.mp4"

@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from sfumato import StylizeOptions, protocol, stylize
+from sfumato import StylizeOptions, stylize
+from sfumato.service import protocol
 from tests.conftest import run_cli
 
 
@@ -142,8 +143,8 @@ def test_gimp_install_status_uninstall(tmp_path):
 
 
 def test_inpaint_through_the_worker(client, photo, tmp_path):
-    from sfumato.inpaint import InpaintOptions, inpaint
-    from sfumato.inpaint_models import add_user_model
+    from sfumato.inpainting.pipeline import InpaintOptions, inpaint
+    from sfumato.inpainting.user_models import add_user_model
     from tests.test_inpaint import migan_like
     registry_entry = add_user_model(
         migan_like(tmp_path / "m.onnx"), "migan", "worker-migan")
@@ -168,7 +169,7 @@ def test_idle_worker_exits_and_removes_its_socket(tmp_path):
     runtime = tmp_path / "rt"
     runtime.mkdir(mode=0o700)
     path = runtime / "worker.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "sfumato.worker", "--socket", str(path), "--idle-timeout", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "sfumato.service.worker", "--socket", str(path), "--idle-timeout", "1"],
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not path.exists() and time.monotonic() < deadline:
@@ -275,7 +276,7 @@ def test_a_silent_client_times_out_and_queued_clients_hear_they_wait(tmp_path, m
 
 
 def test_the_worker_starts_where_nothing_can_shadow_the_package(tmp_path, monkeypatch):
-    """`python -m sfumato.worker` imports from its working folder first: neither a folder named
+    """`python -m sfumato.service.worker` imports from its working folder first: neither a folder named
     `sfumato` where GIMP was started nor the plug-in's own sfumato.py may replace the real package, so
     the worker runs in the private runtime folder (the plug-in's folder once made it import the
     plug-in; before that the installer wrote the folder under a key the client never read)."""

@@ -1,6 +1,6 @@
 """Sfumato's inpainting network, designed to be trainable on a 2-core CPU.
 
-Input: the harmonic prior fill (core/inpaint_models.py, RGB 0..1) and the hole mask (1 = hole).
+Input: the harmonic prior fill (core/inpainting/priors.py, RGB 0..1) and the hole mask (1 = hole).
 A frozen ImageNet EfficientNet-Lite0 encoder (stages 1-4) reads the prior; a small U-Net style
 decoder, given the mask at every scale, predicts a correction that is added to the prior inside
 the hole. Measured here (shared/notes): a pretrained encoder is worth 4-6x the gain of a

@@ -37,7 +37,7 @@ def worker_command(config):
     """(argv, working folder) of the worker. `python -m` puts its working folder first on sys.path, so
     it runs in the private runtime folder, which holds nothing that could shadow the installed
     `sfumato` package (this plug-in's folder holds sfumato.py; the folder GIMP started in, anything)."""
-    return ([config.get("python", ""), "-m", "sfumato.worker", "--idle-timeout", str(config.get("idle_timeout", 600))],
+    return ([config.get("python", ""), "-m", "sfumato.service.worker", "--idle-timeout", str(config.get("idle_timeout", 600))],
             protocol.runtime_dir())
 
 

@@ -116,7 +116,7 @@ def _case(case, out):
 
 
 def _kill_worker_later(seconds):
-    """A worker crash in the middle of a job: SIGKILL this GIMP's `python -m sfumato.worker` (the one
+    """A worker crash in the middle of a job: SIGKILL this GIMP's `python -m sfumato.service.worker` (the one
     running in this chroot's runtime folder, not any other on the machine) after a while."""
     import signal as _signal
     import threading as _threading
@@ -126,7 +126,7 @@ def _kill_worker_later(seconds):
         for pid in _os.listdir("/proc"):
             try:
                 with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    ours = b"sfumato.worker" in f.read() and \
+                    ours = b"sfumato.service.worker" in f.read() and \
                         _os.readlink("/proc/%s/cwd" % pid) == "/tmp/sfumato-%d" % _os.getuid()
                 if ours:
                     _os.kill(int(pid), _signal.SIGKILL)

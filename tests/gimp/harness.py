@@ -63,7 +63,7 @@ def stop_worker() -> None:
     say from the previous module's stop, may accept the connection and close it unanswered)."""
     import time
 
-    from sfumato import protocol
+    from sfumato.service import protocol
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:

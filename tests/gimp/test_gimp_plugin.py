@@ -229,15 +229,15 @@ API_CASES = {
 def test_gimp_gives_what_the_python_api_gives_with_the_same_settings(gimp_run, cid):
     rec, out = _ok(gimp_run, cid)
     before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
-    from sfumato.worker import FAINTEST_COVERAGE
+    from sfumato.service.worker import FAINTEST_COVERAGE
     mask = np.where(mask < FAINTEST_COVERAGE, np.float32(0), mask)  # the worker's reading of GIMP's selection
     op, options = API_CASES[cid]
     whole = mask.max() == 0 and op == "stylize"  # no selection: the whole layer
     if op == "stylize":
-        from sfumato.styletransfer import StylizeOptions, stylize
+        from sfumato.styling.pipeline import StylizeOptions, stylize
         expected = stylize(before, StylizeOptions(**options), mask=None if whole else mask)
     else:
-        from sfumato.inpaint import InpaintOptions, inpaint
+        from sfumato.inpainting.pipeline import InpaintOptions, inpaint
         expected = inpaint(before, mask, InpaintOptions(**options))
     assert expected.dtype == result.dtype and expected.shape == result.shape
     if rec["precision"].endswith("-linear"):
@@ -250,7 +250,7 @@ def test_gimp_gives_what_the_python_api_gives_with_the_same_settings(gimp_run, c
 
 def test_dropping_an_option_would_show(gimp_run):
     """The comparison above can fail: the same call without the blend's options differs."""
-    from sfumato.styletransfer import StylizeOptions, stylize
+    from sfumato.styling.pipeline import StylizeOptions, stylize
     rec, out = _ok(gimp_run, "stylize_blend_options")
     before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
     plain = stylize(before, StylizeOptions(style="starry-blue:0.5,ink-comic:0.5"), mask=mask)
@@ -268,7 +268,7 @@ def test_layers_as_frames_share_statistics_into_new_layers(gimp_run):
     """Stylize Layers as Frames: each layer (the bottom one first) gets a new layer above it holding
     what the core's stylize_frames gives for all the layers at once (one set of statistics, the
     selection ignored); the sources stay as they were."""
-    from sfumato.styletransfer import StylizeOptions, stylize_frames
+    from sfumato.styling.pipeline import StylizeOptions, stylize_frames
     rec, out = _ok(gimp_run, "frames")
     before, after = rec["layers_before"], rec["layers_after"]
     assert [l["name"] for l in after] == [n for b in before for n in (f"{b['name']} \u2014 Sfumato", b["name"])]

@@ -66,11 +66,11 @@ def test_jobs_sent_to_the_server_give_the_local_result_bit_for_bit(runs, cid):
     before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
     case = next(c for c in CASES if c["id"] == cid)
     if case["proc"] == "sfumato-fill-selection":
-        from sfumato.inpaint import InpaintOptions, inpaint
+        from sfumato.inpainting.pipeline import InpaintOptions, inpaint
         options = {k: v for k, v in case["args"].items() if k != "output"}
         expected = inpaint(before, mask, InpaintOptions(**options))
     else:
-        from sfumato.styletransfer import StylizeOptions, stylize
+        from sfumato.styling.pipeline import StylizeOptions, stylize
         expected = stylize(before, StylizeOptions(style=case["args"]["blend"], strength=0.7, scale=1.5), mask=mask)
     assert np.array_equal(expected, result)
     assert "listening on" not in harness.worker_log()  # no local worker was started
@@ -88,7 +88,7 @@ def test_an_unreachable_server_is_one_message_and_the_image_is_unchanged(runs, c
 
 
 def test_layers_as_frames_through_the_server(runs):
-    from sfumato.styletransfer import StylizeOptions, stylize_frames
+    from sfumato.styling.pipeline import StylizeOptions, stylize_frames
     records, folder, log = runs
     rec = records["server_frames"]
     assert rec["status"] == "success", f"{rec}\n{log[-3000:]}"

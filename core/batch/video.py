@@ -3,12 +3,12 @@
 Frames are decoded and encoded as a stream (PyAV), so memory stays bounded by a few frames whatever
 the clip's length; the output has the input's size, frame rate and timestamps, and the audio is
 copied unchanged. Against flicker: the frames share their normalisation statistics, a slow moving
-average of every frame's own (core.tiling.SharedStats), so the style follows a scene change within a
+average of every frame's own (styling/tiling.py's SharedStats), so the style follows a scene change within a
 few dozen frames but not each frame's content; and since a style network amplifies small input
 changes (noise), each frame keeps part of the previous stylized frame, moved with the camera, where
 the input did not change (TemporalFilter). bench/bench_video.py measures the flicker.
 
-With `--ray` the frames are stylized in chunks on a pool of Ray actors (core/ray_batch.py), which
+With `--ray` the frames are stylized in chunks on a pool of Ray actors (core/batch/ray_batch.py), which
 cannot share a moving average: the statistics are then computed once, before, from frames sampled
 over the whole clip (statistics="clip", which runs locally too), and passed to every actor; decoding,
 the temporal filter and encoding stay here, in frame order.
@@ -23,9 +23,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import SfumatoError
-from .styletransfer import StylizeOptions, clip_statistics, stylize
-from .tiling import SharedStats
+from ..errors import SfumatoError
+from ..styling.pipeline import StylizeOptions, clip_statistics, stylize
+from ..styling.tiling import SharedStats
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 SMOOTHING = 0.1  # weight of each new frame's statistics in the shared ones

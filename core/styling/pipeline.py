@@ -1,121 +1,36 @@
 """Stylization: named built-in styles and blends (conditional instance norm network), any picture as
 the style (Magenta arbitrary network), strength, colour preservation, texture scale, masks, alpha.
 
-Model adapters (one small class per model family) convert between the core's pixel convention
-(H x W x 3 float32 RGB 0..1) and each network's tensors; the tiling engine makes any size work.
+The adapter (adapter.py) converts between the core's pixel convention (H x W x 3 float32 RGB 0..1)
+and the network's tensors; the tiling engine (tiling.py) makes any size work.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import registry
-from .errors import SfumatoError
-from .job import Job
-from .options import STYLIZE, check, defaults
-from .pixels import from_float, keep_colours, resize, split_channels, to_float, to_planar
+from ..errors import SfumatoError
+from ..options import STYLIZE, check, defaults
+from ..pixels import from_float, keep_colours, split_channels, to_float
+from ..runtime.job import Job
+from .adapter import NormStatsAdapter
+from .styles import parse_style, style_vector
 from .tiling import SharedStats, downscaled, stylize_tiled
-
-STYLE_TABLE = "styles"  # the style table model; a user model of this name (with their own styles) replaces it
-PREDICTOR_SIZE = 256
-
-
-# --- model adapters -----------------------------------------------------------------------------
-
-class _NormStatsAdapter:
-    """Our stylization ONNX convention: image [1,3,H,W] 0..1 (H, W multiples of 4) + conditioning +
-    norm_stats/stats_mix in, stylized + stats out (see export/nets/norm.py)."""
-
-    def __init__(self, model: str, device: str, conditioning: dict[str, np.ndarray], job: Job | None = None):
-        self.session = registry.session(model, device)
-        self.conditioning = conditioning
-        self.stats_size = registry.get_model(model).entry["stats_size"]
-        self.job = job
-
-    def run(self, image: np.ndarray, stats: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """H x W x 3 image, float in the core's convention or still in its storage dtype."""
-        h, w = image.shape[:2]
-        ph, pw = (-h) % 4, (-w) % 4
-        if ph or pw:
-            mode = "reflect" if min(h, w) > max(ph, pw) else "edge"
-            image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
-        feeds = {
-            "image": to_planar(image),
-            "norm_stats": stats if stats is not None else np.zeros(self.stats_size, np.float32),
-            "stats_mix": np.array([1.0 if stats is not None else 0.0], np.float32),
-            **self.conditioning,
-        }
-        out, new_stats = self.job.run(self.session, feeds) if self.job else self.session.run(None, feeds)
-        return out[0].transpose(1, 2, 0)[:h, :w], new_stats
-
-
-def style_table() -> list[dict]:
-    """Every named style as {index, name, model, row, ...}: the style table's rows first (index = row),
-    then styles that are models of their own (fully fine-tuned with `train style --full`)."""
-    models = registry.all_models()
-    styles = [dict(s, model=STYLE_TABLE, row=s["index"]) for s in registry.get_model(STYLE_TABLE).entry["styles"]]
-    for name, info in sorted(models.items()):
-        if info.kind == "cin" and name != STYLE_TABLE:
-            styles += [dict(s, model=name, row=s["index"], index=len(styles)) for s in info.entry["styles"]]
-    return styles
-
-
-def parse_style(spec: str) -> tuple[str, np.ndarray]:
-    """"starry-night", "7", or a blend "starry-night:0.7,7:0.3" -> (model, normalised weights over its rows)."""
-    styles = style_table()
-    by_name = {s["name"].lower(): s for s in styles}
-    chosen: list[tuple[dict, float]] = []
-    for part in [p.strip() for p in spec.split(",") if p.strip()] or [""]:
-        name, _, weight = part.rpartition(":") if re.search(r":[-+0-9.eE]+$", part) else (part, "", "1")
-        key = name.strip().lower()
-        style = styles[int(key)] if key.isdigit() and int(key) < len(styles) else by_name.get(key)
-        if style is None:
-            raise SfumatoError(f"unknown style {name.strip()!r}; `sfumato styles` lists the names "
-                               f"(or use an index 0-{len(styles) - 1})")
-        try:
-            chosen.append((style, float(weight)))
-        except ValueError:
-            raise SfumatoError(f"bad weight in style {part!r}; write blends as NAME:W,NAME:W") from None
-    models = {s["model"] for s, _ in chosen}
-    if len(models) > 1:
-        raise SfumatoError(f"{spec!r} mixes styles of different networks ({', '.join(sorted(models))}); "
-                           "blend styles of the same table only")
-    model = models.pop()
-    weights = np.zeros(sum(1 for s in styles if s["model"] == model), np.float32)
-    for style, weight in chosen:
-        weights[style["row"]] += weight
-    if (weights < 0).any() or weights.sum() <= 0:
-        raise SfumatoError(f"style weights in {spec!r} must be non-negative and not all zero")
-    return model, weights / weights.sum()
-
-
-def style_vector(style_image: np.ndarray, device: str = "auto", job: Job | None = None) -> np.ndarray:
-    """Any picture -> the arbitrary network's 100-d style vector (centre square at 256 px, as trained)."""
-    colour, _ = split_channels(style_image)
-    colour = to_float(colour)
-    h, w = colour.shape[:2]
-    side = min(h, w)
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    square = resize(colour[y0:y0 + side, x0:x0 + side], (PREDICTOR_SIZE, PREDICTOR_SIZE))
-    sess = registry.session("arbitrary_predict", device)
-    feeds = {"style_image": np.ascontiguousarray(square[None], np.float32)}
-    return (job.run(sess, feeds) if job else sess.run(None, feeds))[0].reshape(1, -1)
 
 
 # --- the operation ------------------------------------------------------------------------------
 
-def _network(options: "StylizeOptions", colour: np.ndarray, job: Job | None) -> tuple[_NormStatsAdapter, float]:
+def _network(options: "StylizeOptions", colour: np.ndarray, job: Job | None) -> tuple[NormStatsAdapter, float]:
     """The network for these options, and the strength still to apply in pixels (a style image's
     strength is applied in style space, between the photo's own style and the painting's)."""
     if options.style is not None:
         model, weights = parse_style(options.style)
-        return _NormStatsAdapter(model, options.device, {"style_weights": weights}, job), options.strength
+        return NormStatsAdapter(model, options.device, {"style_weights": weights}, job), options.strength
     vec = style_vector(options.style_image, options.device, job)
     if options.strength < 1.0:
         vec = options.strength * vec + (1.0 - options.strength) * style_vector(colour, options.device, job)
-    return _NormStatsAdapter("arbitrary_transform", options.device, {"style": vec.astype(np.float32)}, job), 1.0
+    return NormStatsAdapter("arbitrary_transform", options.device, {"style": vec.astype(np.float32)}, job), 1.0
 
 _DEFAULTS = defaults(STYLIZE)  # the option schema (core/options.py) states them
 
@@ -147,7 +62,7 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
     Returns an array of the same shape and dtype (written into `out` when given). Alpha is copied;
     where `mask` (H x W float 0..1) is 0 the input pixels are returned bit for bit, grey values blend.
     `job` (optional) receives progress and can cancel. `shared`: the frames of a clip share their
-    normalisation statistics through it (core/video.py).
+    normalisation statistics through it (core/batch/video.py).
     """
     check_options(options)
     colour, alpha = split_channels(image)

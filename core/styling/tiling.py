@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 import numpy as np
 from PIL import Image
 
-from .pixels import resize, to_float
+from ..pixels import resize, to_float
 
 
 class StatsNet(Protocol):

@@ -18,9 +18,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import SfumatoError
-from .styletransfer import stylize
-from .tiling import SharedStats
+from ..errors import SfumatoError
+from ..styling.pipeline import stylize
+from ..styling.tiling import SharedStats
 
 
 class _FileActor:
@@ -28,7 +28,7 @@ class _FileActor:
     task list once; the dataset's rows carry only indices into it."""
 
     def __init__(self, attempt: Callable, todo: list, threads: int):
-        os.environ["SFUMATO_THREADS"] = str(threads)  # read by core.registry when it starts a session
+        os.environ["SFUMATO_THREADS"] = str(threads)  # read by runtime/sessions.py when it starts a session
         self.attempt, self.todo = attempt, todo
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -39,7 +39,7 @@ class _FileActor:
 def results(todo: list, attempt: Callable, actors: int, address: str | None,
             gpus_per_actor: float = 0.0) -> Iterator[tuple[object, str | None]]:
     """(task, error or None) for every task of `todo`, as the actors finish them (in any order).
-    `attempt(task)` -> (task, error or None) is core/batch.py's: it runs one file and turns its
+    `attempt(task)` -> (task, error or None) is core/batch/runner.py's: it runs one file and turns its
     failure into a line (this module sits below batch.py and does not import it)."""
     with _ray(address) as ray:
         try:

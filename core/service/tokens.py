@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from pathlib import Path
 
-from .errors import SfumatoError
+from ..errors import SfumatoError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -41,11 +41,11 @@ def server_token(token_file: Path | None, host: str) -> tuple[str, Path]:
     path = default_token_file()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        from .atomic import write_text
+        from ..atomic import write_text
         write_text(path, secrets.token_urlsafe(32) + "\n", mode=0o600)
     return read_token(path), path
 
 
 def _user_dir() -> Path:
-    from .registry import user_dir
+    from ..runtime.manifest import user_dir
     return user_dir()

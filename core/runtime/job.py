@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .errors import SfumatoError
+from ..errors import SfumatoError
 
 
 class Cancelled(SfumatoError):

@@ -1,8 +1,8 @@
-"""The long-lived worker the GIMP plug-in talks to: `python -m sfumato.worker`.
+"""The long-lived worker the GIMP plug-in talks to: `python -m sfumato.service.worker`.
 
 GIMP's Python cannot import onnxruntime, so the plug-in starts this process (in the project's own
 environment) on first use and reuses it: models stay loaded between calls. It listens on a Unix
-socket in a private directory (core.protocol), serves one request at a time, reads and writes only
+socket in a private directory (service/protocol.py), serves one request at a time, reads and writes only
 the pixel buffers a request carries, and exits after `--idle-timeout` seconds without requests.
 A cancel message, or the plug-in disconnecting (GIMP's Cancel ends the plug-in process), stops the
 running job within milliseconds.
@@ -22,9 +22,10 @@ import traceback
 
 import numpy as np
 
-from . import __version__, protocol
-from .errors import SfumatoError
-from .job import Cancelled, Job
+from .. import __version__
+from . import protocol
+from ..errors import SfumatoError
+from ..runtime.job import Cancelled, Job
 
 DTYPES = {"u8": np.uint8, "u16": np.uint16, "f32": np.float32}
 FAINTEST_COVERAGE = 0.5 / 65535
@@ -34,7 +35,7 @@ READ_TIMEOUT = float(os.environ.get("SFUMATO_WORKER_READ_TIMEOUT", 30))
 
 def _array(buf: bytearray, spec: dict, name: str = "image") -> np.ndarray:
     if spec.get("encoding") == "file":  # an image file's bytes (PNG, JPEG...), as a server client may send
-        from .imageio import decode_image
+        from ..imageio import decode_image
         return decode_image(bytes(buf), name)
     dtype = DTYPES.get(spec.get("dtype"))
     w, h, c = spec.get("width"), spec.get("height"), spec.get("channels")
@@ -82,7 +83,7 @@ def _options(header: dict, fields: dict) -> dict:
 
 def _fields(operation: str, **more: type) -> dict:
     """The option names and types a request may set: the schema's (core/options.py), plus the device."""
-    from .options import SCHEMA
+    from ..options import SCHEMA
     return {**{o.name: o.type for o in SCHEMA[operation]}, **more, "device": str}
 
 
@@ -95,7 +96,7 @@ def _mask(arrays: dict) -> np.ndarray | None:
     if mask.shape[:2] != arrays["image"].shape[:2]:
         raise SfumatoError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
                            f"{arrays['image'].shape[1]}x{arrays['image'].shape[0]}; they must be the same size")
-    from .imageio import mask_from_array
+    from ..imageio import mask_from_array
     if mask.dtype != np.float32:
         return mask_from_array(mask)
     # a feathered selection in a float image covers the whole layer with weights like 1e-20; coverage
@@ -104,7 +105,7 @@ def _mask(arrays: dict) -> np.ndarray | None:
 
 
 def op_stylize(header: dict, arrays: dict, job: Job) -> np.ndarray:
-    from .styletransfer import StylizeOptions, stylize
+    from ..styling.pipeline import StylizeOptions, stylize
     mask = _mask(arrays)
     o = _options(header, _fields("stylize", style=str))
     options = StylizeOptions(**o, style_image=arrays.get("style_image"))
@@ -113,7 +114,7 @@ def op_stylize(header: dict, arrays: dict, job: Job) -> np.ndarray:
 
 def op_stylize_frames(header: dict, arrays: dict, job: Job) -> list[np.ndarray]:
     """GIMP's layers as the frames of an animation (frame0, frame1, ...), one set of statistics."""
-    from .styletransfer import StylizeOptions, stylize_frames
+    from ..styling.pipeline import StylizeOptions, stylize_frames
     frames = [arrays[f"frame{i}"] for i in range(len(arrays)) if f"frame{i}" in arrays]
     if len(frames) != len(arrays):
         raise SfumatoError("a frames request carries frame0, frame1, ... and nothing else")
@@ -122,7 +123,7 @@ def op_stylize_frames(header: dict, arrays: dict, job: Job) -> list[np.ndarray]:
 
 
 def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
-    from .inpaint import InpaintOptions, inpaint
+    from ..inpainting.pipeline import InpaintOptions, inpaint
     if "mask" not in arrays:
         raise SfumatoError("nothing to fill: the request has no mask")
     # settings the request leaves out keep InpaintOptions' defaults
@@ -131,7 +132,7 @@ def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
 
 
 def op_styles(header: dict) -> dict:
-    from .styletransfer import style_table
+    from ..styling.styles import style_table
     return {"styles": [s["name"] for s in style_table()]}
 
 
@@ -303,7 +304,7 @@ def log(msg: str) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sfumato.worker")
+    ap = argparse.ArgumentParser(prog="python -m sfumato.service.worker")
     ap.add_argument("--socket", help="socket path (default: in the private runtime directory)")
     ap.add_argument("--idle-timeout", type=float, default=600.0, help="exit after this many idle seconds")
     args = ap.parse_args(argv)

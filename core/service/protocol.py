@@ -92,7 +92,7 @@ def connect(path=None, timeout=None):
     return s
 
 
-# --- the same messages over HTTP, to a `sfumato serve` server (core/serve.py) -------------------------
+# --- the same messages over HTTP, to a `sfumato serve` server (core/service/serve.py) -------------------------
 # A request body is one message (FRAME_TYPE); a client that asks for STREAM_TYPE gets the worker's
 # reply sequence (progress..., then result or error) as the response body.
 FRAME_TYPE = "application/x-sfumato"

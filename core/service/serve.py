@@ -2,7 +2,7 @@
 "sfumato[serve]"`): replicas holding warm onnxruntime sessions behind an HTTP API, the whole pipeline
 (tiling with shared statistics, masks, inpainting crops, colour match) on the server.
 
-A job request's body is one message of the worker's wire format (core.protocol: a JSON header with
+A job request's body is one message of the worker's wire format (service/protocol.py: a JSON header with
 the options, then raw pixel buffers or image files), or for stylize a plain image file with the
 options in the query string. The options are parsed and checked by the worker's own code, so a bad
 request gets the CLI's one-line message, with a 4xx. A client that accepts protocol.STREAM_TYPE gets
@@ -33,9 +33,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
 from starlette.requests import ClientDisconnect
 
-from . import __version__, protocol, registry
-from .errors import SfumatoError
-from .job import Job
+from .. import __version__
+from . import protocol
+from ..runtime import manifest
+from ..errors import SfumatoError
+from ..runtime.job import Job
 from .tokens import server_token, token_sha256
 
 RETRY_AFTER_S = 2
@@ -208,7 +210,7 @@ api = FastAPI(title="Sfumato", version=__version__, docs_url=None, redoc_url=Non
 
 _JOB_BODY = {"requestBody": {"required": True, "content": {
     protocol.FRAME_TYPE: {"schema": {"type": "string", "format": "binary"},
-                          "description": "one core.protocol message: 4-byte big-endian header length, JSON header "
+                          "description": "one service/protocol.py message: 4-byte big-endian header length, JSON header "
                                          "{options, layout, <name>: {width, height, channels, dtype} or "
                                          "{encoding: 'file'}}, then the buffers"},
     "image/png": {"schema": {"type": "string", "format": "binary"},
@@ -283,7 +285,7 @@ class SfumatoServer:
             service.release(client)
         if framed:
             return Response(_result_message(op, result, time.perf_counter() - t0), media_type=protocol.FRAME_TYPE)
-        from .imageio import encode_png
+        from ..imageio import encode_png
         png = await loop.run_in_executor(None, encode_png, result[0])
         return Response(png, media_type="image/png")
 
@@ -367,7 +369,7 @@ class SfumatoServer:
     async def models(self, request: Request):
         return self._authorised(request) or {"models": [
             {"name": n, "task": m.task, "licence": m.entry.get("licence"), "sha256": m.entry.get("sha256")}
-            for n, m in registry.all_models().items()]}
+            for n, m in manifest.all_models().items()]}
 
     @api.get("/v1/health", summary="Version, device and this replica's counters")
     async def health(self, request: Request):

@@ -4,7 +4,7 @@ Inputs are files, folders (their images, sorted) and globs (expanded here too, f
 callers that pass them quoted). With more than one input, or a folder, `-o` is a folder (created if
 missing) and each output is OUT/NAME.png (or the --format asked for). Each file is read, processed
 and written on its own: a bad file is one `error: FILE: ...` line and the batch goes on. Outputs are
-written atomically (core.imageio), so `--skip-existing` resumes an interrupted batch exactly where it
+written atomically (imageio.py), so `--skip-existing` resumes an interrupted batch exactly where it
 stopped. `--jobs N` runs N processes, each with its own warm sessions and its share of the cores.
 Exit code: 0 when every file succeeded, 1 when some failed (the summary names them), 2 when nothing
 could run (no inputs, an unknown style or model: checked before the first file).
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import SfumatoError
+from ..errors import SfumatoError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 FORMATS = ("png", "jpg", "tif", "webp")
@@ -87,7 +87,7 @@ def _mask_for(source: Path, mask: Path | None, mask_dir: Path | None) -> Path | 
 def run(tasks: list[Task], process: Callable[[Task], str], jobs: int = 1, skip_existing: bool = False,
         batch: bool = True, ray: str | None = None, gpus_per_job: float = 0.0) -> int:
     """Process every task; returns the exit code (0 all written, 1 some failed). `ray`: run on Ray Data,
-    "local" for a Ray started here or a cluster address (core/ray_batch.py), with `jobs` actors."""
+    "local" for a Ray started here or a cluster address (core/batch/ray_batch.py), with `jobs` actors."""
     todo = [t for t in tasks if not (skip_existing and t.output.exists())]
     skipped = len(tasks) - len(todo)
     if batch and todo and todo[0].output.parent != todo[0].source.parent:
@@ -151,7 +151,7 @@ def _results(todo: list[Task], process, jobs: int):
 
 
 def _init_process(threads: int) -> None:
-    os.environ["SFUMATO_THREADS"] = str(threads)  # read by core.registry when it starts a session
+    os.environ["SFUMATO_THREADS"] = str(threads)  # read by runtime/sessions.py when it starts a session
 
 
 class _Attempt:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .pixels import resize
+from ..pixels import resize
 
 PATCH = 7
 R = PATCH // 2

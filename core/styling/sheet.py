@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .pixels import from_float, resize, split_channels, to_float
-from .styletransfer import StylizeOptions, style_table, stylize
+from ..pixels import from_float, resize, split_channels, to_float
+from .pipeline import StylizeOptions, stylize
+from .styles import style_table
 
 
 def contact_sheet(photo: np.ndarray, device: str = "auto", tile: int = 256, columns: int = 6) -> np.ndarray:

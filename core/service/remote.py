@@ -1,6 +1,6 @@
 """The CLI as a client of `sfumato serve` (`--server URL`): the same arrays the local run would
 process go to the server as raw buffers and the result comes back the same way, so the output file is
-the one the local command writes, bit for bit. Standard library HTTP (core.protocol)."""
+the one the local command writes, bit for bit. Standard library HTTP (service/protocol.py)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import protocol
-from .errors import SfumatoError
+from ..errors import SfumatoError
 
 DTYPE_NAMES = {np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16", np.dtype(np.float32): "f32"}
 NUMPY = {v: k for k, v in DTYPE_NAMES.items()}

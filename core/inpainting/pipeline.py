@@ -1,0 +1,106 @@
+"""Fill the masked part of an image with plausible content (remove an object, heal a scratch).
+
+For each connected region of the mask: crop around it with context proportional to its size
+(shifted inward at the image borders; the other holes in the crop are unknown, not context), shrink to the model's working size when large, fill, scale
+back, match the fill's colour to the surroundings, and paste back only inside the grown hole with a
+feathered edge. Grow (how much larger a hole the model fills) and feather (how soft the paste-back
+edge is) are separate settings. Pixels outside the grown mask come back bit for bit; alpha is kept.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import SfumatoError
+from ..options import InpaintOptions, check_inpaint_options
+from ..pixels import from_float, resize, split_channels, to_float
+from ..runtime.job import Job
+from . import exemplar, models
+from .regions import disk, grow_hole, padded_box, region_boxes, working_scale
+
+class NothingToFill(SfumatoError):
+    pass
+
+
+def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None = None,
+            job: Job | None = None) -> np.ndarray:
+    """Fill where `mask` (H x W float 0..1, white = fill, grey = partial) is set. Returns an array of
+    the image's shape and dtype; outside the grown mask the input's bits are returned unchanged."""
+    options = options or InpaintOptions()
+    check_inpaint_options(options)
+    colour, _ = split_channels(image)  # alpha survives: `out` starts as a copy and only colour is written
+    h, w = colour.shape[:2]
+    if mask.shape != (h, w):
+        raise SfumatoError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is {w}x{h}")
+    hole = mask > 0
+    if not hole.any():
+        raise NothingToFill("the mask is empty: nothing to fill (white marks what to fill)")
+    grown = grow_hole(hole, options.grow)
+    if grown.all():
+        raise SfumatoError("the mask covers the whole image: leave some of the picture unmasked to fill from")
+    model = models.load(options.model, options.device, job)
+    out = image.copy()
+    out_rows = out if out.ndim == 3 else out[:, :, None]
+    grey = image.ndim == 2 or image.shape[2] in (1, 2)
+    boxes = region_boxes(grown, options.context, options.min_margin)
+    for i, (ys, xs, region) in enumerate(boxes):
+        crop = to_float(colour[ys, xs])
+        unknown = grown[ys, xs]  # every hole in the crop, not just this region: holes are not context
+        filled = _fill_region(model, crop, unknown, region, options)
+        # mask work and paste-back only around this region (the crop is ~3x larger each way): enough
+        # margin that erosion, blur and dilation see everything they would on the whole crop
+        wy, wx = padded_box(region, 2 * options.feather + options.grow + 5)
+        crop, filled, region, unknown = crop[wy, wx], filled[wy, wx], region[wy, wx], unknown[wy, wx]
+        filled = _match_colour(filled, crop, region, unknown)
+        a = _paste_weight(region, mask[ys, xs][wy, wx], options)
+        result = crop + a * (filled - crop)
+        if grey:
+            result = result.mean(axis=2, keepdims=True)
+        stored = from_float(result, image.dtype)
+        rows = out_rows[ys, xs][wy, wx]
+        changed = a[..., 0] > 0
+        rows[changed, :stored.shape[2]] = stored[changed]
+        if job is not None:
+            job.progress((i + 1) / len(boxes))
+    return out
+
+
+def _fill_region(model, crop: np.ndarray, unknown: np.ndarray, region: np.ndarray, options: InpaintOptions) -> np.ndarray:
+    """The crop filled by the model at the region's working scale (the resolution
+    strategy: thick regions at the model's working size, thin ones at full resolution), then given
+    texture (--detail) and kept grey where the surroundings are grey."""
+    ch, cw = region.shape
+    f = working_scale(region, model.work_size)
+    if f < 1.0:  # large region: fill at the model's working size, then scale back
+        size = (max(16, round(cw * f)), max(16, round(ch * f)))
+        small_hole = resize(unknown.astype(np.float32), size, smooth=False) > 0.01
+        filled = resize(model.fill(resize(crop, size), small_hole), (cw, ch))
+    else:
+        filled = model.fill(crop, unknown)
+    if options.detail:  # texture from the photo itself, on the network's layout
+        filled = filled + options.detail * (exemplar.complete(filled, crop, unknown) - filled)
+    if np.ptp(crop[~unknown][::7], axis=1).max(initial=0.0) < 2 / 255:  # grey surroundings: no invented colour
+        filled = np.repeat(filled.mean(axis=2, keepdims=True), 3, axis=2)
+    return filled
+
+
+def _paste_weight(region: np.ndarray, user: np.ndarray, options: InpaintOptions) -> np.ndarray:
+    """H x W x 1 weight of the fill when pasting back: the user's mask value inside the hole (grey =
+    partial), carried over the grown band with a feathered fall-off (an eroded, blurred copy of the
+    grown hole), 0 outside the region."""
+    ramp = region.astype(np.float32)
+    if options.feather:
+        ramp = ndimage.gaussian_filter(ndimage.binary_erosion(region, disk(options.feather)).astype(np.float32),
+                                       options.feather / 2)
+    reach = ndimage.grey_dilation(user, footprint=disk(options.grow)) if options.grow else user
+    a = np.maximum(ramp * reach, user)
+    return np.where(region, np.clip(a, 0.0, 1.0), 0.0)[..., None]
+
+
+def _match_colour(filled: np.ndarray, crop: np.ndarray, region: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """Shift the fill so its colour along the hole's outer edge matches the known pixels there."""
+    ring = ndimage.binary_dilation(region, disk(3)) & ~unknown
+    if ring.sum() < 8:
+        return filled
+    delta = crop[ring].mean(axis=0) - filled[ring].mean(axis=0)
+    return np.clip(filled + delta, 0.0, 1.0)
