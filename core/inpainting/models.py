@@ -26,12 +26,12 @@ class InpaintModel:
     def __init__(self, name: str, device: str, job: Job | None = None):
         self.info = manifest.get_model(name)
         self.session = sessions.session(name, device)
-        self.job = job
+        self.job = job or Job()  # progress and cancel, when a caller watches
         self.inputs = self.session.get_inputs()
         self.work_size = int(self.info.entry.get("work_size", 512))
 
     def _run(self, feeds):
-        return self.job.run(self.session, feeds) if self.job else self.session.run(None, feeds)
+        return self.job.run(self.session, feeds)
 
     def fill(self, crop: np.ndarray, hole: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -27,6 +27,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
     """Fill where `mask` (H x W float 0..1, white = fill, grey = partial) is set. Returns an array of
     the image's shape and dtype; outside the grown mask the input's bits are returned unchanged."""
     options = options or InpaintOptions()
+    job = job or Job()
     check_inpaint_options(options)
     colour, _ = split_channels(image)  # alpha survives: `out` starts as a copy and only colour is written
     h, w = colour.shape[:2]
@@ -60,8 +61,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
         rows = out_rows[ys, xs][wy, wx]
         changed = a[..., 0] > 0
         rows[changed, :stored.shape[2]] = stored[changed]
-        if job is not None:
-            job.progress((i + 1) / len(boxes))
+        job.progress((i + 1) / len(boxes))
     return out
 
 

@@ -14,7 +14,7 @@ class NormStatsAdapter:
     """Our stylization ONNX convention: image [1,3,H,W] 0..1 (H, W multiples of 4) + conditioning +
     norm_stats/stats_mix in, stylized + stats out (see export/nets/norm.py)."""
 
-    def __init__(self, model: str, device: str, conditioning: dict[str, np.ndarray], job: Job | None = None):
+    def __init__(self, model: str, device: str, conditioning: dict[str, np.ndarray], job: Job):
         self.session = sessions.session(model, device)
         self.conditioning = conditioning
         self.stats_size = manifest.get_model(model).entry["stats_size"]
@@ -33,5 +33,5 @@ class NormStatsAdapter:
             "stats_mix": np.array([1.0 if stats is not None else 0.0], np.float32),
             **self.conditioning,
         }
-        out, new_stats = self.job.run(self.session, feeds) if self.job else self.session.run(None, feeds)
+        out, new_stats = self.job.run(self.session, feeds)
         return out[0].transpose(1, 2, 0)[:h, :w], new_stats

@@ -21,7 +21,7 @@ from .tiling import SharedStats, downscaled, stylize_tiled
 
 # --- the operation ------------------------------------------------------------------------------
 
-def _network(options: "StylizeOptions", colour: np.ndarray, job: Job | None) -> tuple[NormStatsAdapter, float]:
+def _network(options: "StylizeOptions", colour: np.ndarray, job: Job) -> tuple[NormStatsAdapter, float]:
     """The network for these options, and the strength still to apply in pixels (a style image's
     strength is applied in style space, between the photo's own style and the painting's)."""
     if options.style is not None:
@@ -61,10 +61,11 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
 
     Returns an array of the same shape and dtype (written into `out` when given). Alpha is copied;
     where `mask` (H x W float 0..1) is 0 the input pixels are returned bit for bit, grey values blend.
-    `job` (optional) receives progress and can cancel. `shared`: the frames of a clip share their
+    `job` receives progress and can cancel (by default one nobody watches). `shared`: the frames of a clip share their
     normalisation statistics through it (core/batch/video.py).
     """
     check_options(options)
+    job = job or Job()
     colour, alpha = split_channels(image)
     h, w = colour.shape[:2]
     if mask is not None and mask.shape != (h, w):
@@ -98,8 +99,7 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
             rows[keep, :nc] = src[keep, :nc]
         if alpha is not None:
             rows[:, :, -1] = src[:, :, -1]
-        if job is not None:
-            job.progress(y1 / h)
+        job.progress(y1 / h)
 
     stylize_tiled(net, colour, emit, scale=options.scale, tile=options.tile, stats_side=options.stats_side,
                   shared=shared)
@@ -124,6 +124,7 @@ def clip_statistics(frames, options: StylizeOptions, job: Job | None = None, cou
     """One set of normalisation statistics for many frames: the mean of every frame's own (taken as
     stylize takes them: at up to `stats_side` px), held fixed so that every frame uses exactly these.
     `frames`: any iterable of images; `count` (when known) drives the progress, as its first fifth."""
+    job = job or Job()
     total, n, net = None, 0, None
     for frame in frames:
         colour, _ = split_channels(frame)
@@ -135,7 +136,7 @@ def clip_statistics(frames, options: StylizeOptions, job: Job | None = None, cou
         _, own = net.run(downscaled(colour, (max(32, round(net_w * f)), max(32, round(net_h * f)))))
         total = own.astype(np.float64) if total is None else total + own
         n += 1
-        if job is not None and count:
+        if count:
             job.progress(0.2 * n / count)
     if not n:
         raise SfumatoError("no frames to stylize")
@@ -151,9 +152,10 @@ def stylize_frames(frames: list[np.ndarray], options: StylizeOptions, job: Job |
     check_options(options)
     if not frames:
         raise SfumatoError("no frames to stylize")
+    job = job or Job()
     shared = clip_statistics(frames, options, job, len(frames))
     out = []
     for i, frame in enumerate(frames):
-        step = None if job is None else _FrameJob(job, len(frames) * 0.25 + i, len(frames) * 1.25)
+        step = _FrameJob(job, len(frames) * 0.25 + i, len(frames) * 1.25)
         out.append(stylize(frame, options, job=step, shared=shared))
     return out

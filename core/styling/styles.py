@@ -64,5 +64,6 @@ def style_vector(style_image: np.ndarray, device: str = "auto", job: Job | None 
     y0, x0 = (h - side) // 2, (w - side) // 2
     square = resize(colour[y0:y0 + side, x0:x0 + side], (PREDICTOR_SIZE, PREDICTOR_SIZE))
     sess = sessions.session("arbitrary_predict", device)
+    job = job or Job()
     feeds = {"style_image": np.ascontiguousarray(square[None], np.float32)}
-    return (job.run(sess, feeds) if job else sess.run(None, feeds))[0].reshape(1, -1)
+    return job.run(sess, feeds)[0].reshape(1, -1)
