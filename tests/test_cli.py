@@ -291,3 +291,32 @@ def test_the_cli_takes_its_options_from_the_schema():
                     with pytest.raises(argparse.ArgumentTypeError):
                         parse(str(outside))
         assert set(_fields(operation)) >= {o.name for o in options}
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["styles"]])
+def test_help_and_the_style_list_load_neither_numpy_nor_onnxruntime(argv):
+    """They are what a user types first and what the plug-in's installer runs: they must start at
+    once (numpy alone costs 0.1-0.2 s, onnxruntime more). Whole-process times are in bench/bench_cli.py."""
+    import subprocess
+    import sys
+    code = ("import sys; from sfumato.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('numpy', 'onnxruntime', 'PIL', 'scipy') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "[]", r.stdout[-300:]
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    """`sfumato styles | head -1`: the reader goes away; the list stops quietly, exit 0."""
+    import os
+    import subprocess
+    import sys
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # gone before the first write: every write fails, as after `head` exits
+    try:
+        r = subprocess.run([sys.executable, "-m", "sfumato", "styles"], stdout=write_end, stderr=subprocess.PIPE,
+                           text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr

@@ -3,13 +3,17 @@ any picture as a style (the arbitrary network's style vector)."""
 from __future__ import annotations
 
 import re
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import SfumatoError
-from ..pixels import resize, split_channels, to_float
 from ..runtime import manifest, sessions
 from ..runtime.job import Job
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy loads inside the functions that compute: `sfumato styles` lists the names from the manifest
+# alone and starts in about half the time
 
 STYLE_TABLE = "styles"  # the style table model; a user model of this name (with their own styles) replaces it
 PREDICTOR_SIZE = 256
@@ -28,6 +32,7 @@ def style_table() -> list[dict]:
 
 def parse_style(spec: str) -> tuple[str, np.ndarray]:
     """"starry-night", "7", or a blend "starry-night:0.7,7:0.3" -> (model, normalised weights over its rows)."""
+    import numpy as np
     styles = style_table()
     by_name = {s["name"].lower(): s for s in styles}
     chosen: list[tuple[dict, float]] = []
@@ -57,6 +62,9 @@ def parse_style(spec: str) -> tuple[str, np.ndarray]:
 
 def style_vector(style_image: np.ndarray, device: str = "auto", job: Job | None = None) -> np.ndarray:
     """Any picture -> the arbitrary network's 100-d style vector (centre square at 256 px, as trained)."""
+    import numpy as np
+
+    from ..pixels import resize, split_channels, to_float
     colour, _ = split_channels(style_image)
     colour = to_float(colour)
     h, w = colour.shape[:2]
