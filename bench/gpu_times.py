@@ -4,11 +4,13 @@ region, defaults), warm medians, with the CUDA output's difference from the CPU'
     python bench/gpu_times.py [--runs 5] [--devices cpu cuda]
 
 A device that cannot run is reported, not fatal (bench/gpu_check.sh runs this on a GPU machine).
-fp16 graphs are not built yet: the fp32 graphs are what `--device cuda` runs today.
+CUDA runs twice: the fp32 graphs (the default) and their fp16 variants (SFUMATO_PRECISION=fp16,
+export/fp16.py); the differences printed are CUDA fp32 vs CPU and fp16 vs CUDA fp32, mean /255.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -55,20 +57,26 @@ def main() -> None:
     side = int(np.sqrt(0.05 * hole.size))
     hole[1000:1000 + side, 1500:1500 + side] = 1.0
     cases.append(("inpaint 12 MP, 5% region", lambda d: inpaint(big, hole, InpaintOptions(device=d))))
-    print(f"{'case':28s} " + " ".join(f"{d + ' fp32':>12s}" for d in args.devices) + "   mean |cuda - cpu|")
+    runs = [(d, p) for d in args.devices for p in (("fp32", "fp16") if d == "cuda" else ("fp32",))]
+    print(f"{'case':28s} " + " ".join(f"{d + ' ' + p:>12s}" for d, p in runs) + "   |cuda - cpu|  |fp16 - fp32|")
     for name, fn in cases:
         cells, outs = [], {}
-        for device in args.devices:
+        for device, precision in runs:
+            os.environ["SFUMATO_PRECISION"] = precision  # read at each session's start; sessions are cached per file
             try:
-                t, outs[device] = warm_median(lambda: fn(device), args.runs)
+                t, outs[device, precision] = warm_median(lambda: fn(device), args.runs)
                 cells.append(f"{t * 1000:10.0f}ms")
             except SfumatoError as exc:
                 cells.append(f"{'n/a':>12s}")
-                print(f"  ({device}: {exc})")
-        diff = ""
-        if "cpu" in outs and "cuda" in outs:
-            diff = f"{np.abs(outs['cpu'].astype(float) - outs['cuda'].astype(float)).mean():.3f}/255"
-        print(f"{name:28s} " + " ".join(cells) + f"   {diff}")
+                print(f"  ({device} {precision}: {exc})")
+        os.environ.pop("SFUMATO_PRECISION", None)
+
+        def diff(a, b):
+            if a in outs and b in outs:
+                return f"{np.abs(outs[a].astype(float) - outs[b].astype(float)).mean():.3f}/255"
+            return "-"
+        print(f"{name:28s} " + " ".join(cells) +
+              f"   {diff(('cuda', 'fp32'), ('cpu', 'fp32')):>11s}  {diff(('cuda', 'fp16'), ('cuda', 'fp32')):>12s}")
 
 
 if __name__ == "__main__":

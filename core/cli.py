@@ -273,9 +273,10 @@ def cmd_models(a) -> int:
               f"use it with `sfumato inpaint ... --model {entry['name']}`")
         return 0
     failed = []
-    print(f"{'name':22s} {'task':13s} {'size':>9s}  {'licence':12s} sha256")
-    for name, model in manifest.all_models().items():
-        e = model.entry
+    print(f"{'name':25s} {'task':13s} {'size':>9s}  {'licence':12s} sha256")
+    models = [m for model in manifest.all_models().values() for m in (model, manifest.variant(model, "fp16")) if m]
+    for model in models:  # each with its fp16 variant for CUDA, where one is built
+        name, e = model.name, model.entry
         status = ""
         if a.verify:
             manifest.forget_verified()
@@ -285,7 +286,7 @@ def cmd_models(a) -> int:
             except SfumatoError as exc:
                 failed.append(str(exc))
                 status = "  FAILED"
-        print(f"{name:22s} {e['task']:13s} {e['bytes'] / 1e6:6.2f} MB  {e['licence']:12s} {e['sha256']}{status}")
+        print(f"{name:25s} {e['task']:13s} {e['bytes'] / 1e6:6.2f} MB  {e['licence']:12s} {e['sha256']}{status}")
     if failed:
         raise SfumatoError(failed[0] + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
     return 0
@@ -308,7 +309,10 @@ def cmd_doctor(a) -> int:
     print(f"models: {len(manifest.all_models())} installed; user models in {manifest.user_dir() / 'models'}")
     print(f"optimised graphs (CPU sessions start from these): {len(list(graphs.glob('*.onnx'))) if graphs.exists() else 0} "
           f"cached in {graphs}")
-    print("CUDA path: fp32 graphs, inputs copied per call (fp16 graphs and IO binding are not built yet)")
+    halves = [n for n, m in sorted(manifest.all_models().items()) if manifest.variant(m, "fp16")]
+    print(f"CUDA path: {sessions.precision()} graphs (SFUMATO_PRECISION=fp16 runs the fp16 variants of "
+          f"{', '.join(halves) or 'none'}: built and parity-checked, not yet timed on a GPU); inputs and outputs "
+          "cross to the device once per network call (no IO binding: tiling, colour and paste-back run on the CPU)")
     return 0
 
 

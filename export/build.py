@@ -7,6 +7,7 @@ import torch
 
 from . import importers, source
 from .cin_export import LICENCE, ORIGIN, sample_photo
+from .fp16 import build_fp16
 from .nets.magenta import PREDICTOR_SIZE, STYLE_DIM
 from .nets.norm import stats_size
 from .onnx_export import MODELS_DIR, build_command, export_onnx, run_onnx, torch_vs_onnx, update_manifest
@@ -34,6 +35,7 @@ def build_styles(models_dir=MODELS_DIR) -> None:
     predictor = importers.import_predictor(source.load_original("arbitrary_predict"))
     transformer = importers.import_transformer(source.load_original("arbitrary_transform"))
     build_arbitrary(predictor, transformer, models_dir)
+    build_fp16(models_dir, ("styles", "arbitrary_transform"))
 
 
 def build_arbitrary(predictor, transformer, models_dir=MODELS_DIR) -> None:
@@ -111,3 +113,4 @@ def build_inpaint(models_dir=MODELS_DIR, checkpoint=None) -> None:
                      "command": "python -m sfumato.export train inpaint --resume",
                      "data": {**ck.get("data", {}), "source": "python -m sfumato.export prepare inpaint-data"}}})
     print(f"{name}: {ck['step']} steps ({ck['elapsed'] / 60:.0f} min), torch vs onnx {parity}")
+    build_fp16(models_dir, (name,))

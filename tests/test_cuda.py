@@ -27,3 +27,17 @@ def test_inpaint_on_cuda_matches_the_cpu(photo):
 
 def test_cuda_sessions_really_run_on_cuda():
     assert sessions.session("styles", "cuda").get_providers()[0] == "CUDAExecutionProvider"
+
+
+@pytest.mark.parametrize("precision_case", ["stylize", "inpaint"])
+def test_fp16_variants_on_cuda_stay_within_1_255_of_fp32(photo, monkeypatch, precision_case):
+    from sfumato.inpainting.pipeline import InpaintOptions, inpaint
+    from sfumato.styling.pipeline import StylizeOptions, stylize
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[150:250, 250:350] = 1
+    run = (lambda: stylize(photo, StylizeOptions(style="7", device="cuda"))) if precision_case == "stylize" else \
+        (lambda: inpaint(photo, mask, InpaintOptions(device="cuda")))
+    fp32 = run().astype(float)
+    monkeypatch.setenv("SFUMATO_PRECISION", "fp16")
+    fp16 = run().astype(float)
+    assert np.abs(fp16 - fp32).mean() <= 1.0

@@ -100,7 +100,7 @@ def test_build_is_reproducible(tmp_path):
     from sfumato.export.build import build_styles
     build_styles(tmp_path)
     rebuilt = json.loads((tmp_path / "manifest.json").read_text())["models"]
-    for name in ("styles", "arbitrary_predict", "arbitrary_transform"):
+    for name in ("styles", "arbitrary_predict", "arbitrary_transform", "styles.fp16", "arbitrary_transform.fp16"):
         assert rebuilt[name]["sha256"] == MANIFEST[name]["sha256"], name
 
 
@@ -164,3 +164,61 @@ def test_exported_norm_is_a_depthwise_conv_with_the_instance_norm_result(tmp_pat
     assert np.abs(got - ref).max() <= 1e-4
     assert np.allclose(stats[:4], x.mean(axis=(0, 2, 3)), atol=1e-5)
     assert np.allclose(stats[4:], x.var(axis=(0, 2, 3)), rtol=1e-4)
+
+
+# --- fp16 variants for CUDA (export/fp16.py) ---------------------------------------------------------
+
+VARIANTS = {name: entry for name, entry in MANIFEST.items() if "variant_of" in entry}
+
+
+def test_every_variant_is_a_recorded_fp16_copy_of_the_shipped_model():
+    from sfumato.export.fp16 import VARIANTS as BUILT
+    from sfumato.runtime.manifest import sha256_file
+    assert sorted(VARIANTS) == sorted(f"{n}.fp16" for n in BUILT)
+    for name, entry in VARIANTS.items():
+        base = MANIFEST[entry["variant_of"]]
+        assert entry["of_sha256"] == base["sha256"], f"{name} was built from another {entry['variant_of']}"
+        assert sha256_file(SHIPPED_DIR / entry["file"]) == entry["sha256"]
+        assert entry["licence"] == base["licence"] and entry["built_by"].startswith("python -m sfumato.export build")
+        meta = {p.key: p.value for p in onnx.load(str(SHIPPED_DIR / entry["file"])).metadata_props}
+        assert meta["name"] == name and meta["precision"] == "fp16"
+
+
+@pytest.mark.parametrize("name", ["styles", "arbitrary_transform", "sfumato-inpaint"])
+def test_fp16_variant_parity_and_the_statistics_stay_fp32(name):
+    """The parity check: the shipped fp16 graph within 1/255 (mean) of its fp32 graph on the bundled
+    photo. And the sums over a whole picture (ReduceMean, the sum-of-squares MatMul) read fp32: in
+    fp16 they overflow (1e7-1e8 at 1024 px, fp16 ends at 65504)."""
+    from onnx import TensorProto, shape_inference
+
+    from sfumato.export.fp16 import parity_feeds
+    path = SHIPPED_DIR / f"{name}.fp16.onnx"
+    feeds = parity_feeds(name, SHIPPED_DIR)
+    d = np.abs(run_onnx(path, feeds)[0] - run_onnx(SHIPPED_DIR / f"{name}.onnx", feeds)[0])
+    assert d.mean() * 255 <= 1.0 and d.max() * 255 < 8
+    g = shape_inference.infer_shapes(onnx.load(str(path))).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in list(g.value_info) + list(g.input)}
+    types |= {i.name: i.data_type for i in g.initializer}
+    assert sum(n.op_type == "Conv" and types.get(n.input[1]) == TensorProto.FLOAT16 for n in g.node) >= 10
+    for n in g.node:
+        if n.op_type in ("ReduceMean", "MatMul", "Einsum", "ScatterND"):
+            assert all(types.get(i) != TensorProto.FLOAT16 for i in n.input), n.name
+
+
+def test_fp16_runs_only_on_cuda_when_asked_and_only_with_its_own_model(monkeypatch, tmp_path):
+    from sfumato.runtime import manifest, sessions
+    styles = manifest.get_model("styles")
+    cuda, cpu = "CUDAExecutionProvider", "CPUExecutionProvider"
+    assert sessions.session_model(styles, cuda) == styles  # fp32 by default
+    monkeypatch.setenv("SFUMATO_PRECISION", "fp16")
+    assert sessions.session_model(styles, cuda).path.name == "styles.fp16.onnx"
+    assert sessions.session_model(styles, cpu) == styles
+    assert "styles.fp16" not in manifest.all_models()  # a variant is no model (or style table) of its own
+    from sfumato.styling.styles import style_table
+    assert len({s["name"] for s in style_table()}) == len(style_table())
+    # a user's own style table (another file) never runs with the shipped table's variant
+    mine = manifest.ModelInfo("styles", tmp_path / "styles.onnx", {**styles.entry, "sha256": "0" * 64})
+    assert sessions.session_model(mine, cuda) == mine
+    monkeypatch.setenv("SFUMATO_PRECISION", "fp8")
+    with pytest.raises(manifest.SfumatoError, match="SFUMATO_PRECISION"):
+        sessions.session_model(styles, cuda)

@@ -61,12 +61,25 @@ def write_manifest_entry(folder: Path, name: str, entry: dict) -> dict:
 
 
 def all_models() -> dict[str, ModelInfo]:
-    """Shipped models first; a user model of the same name takes precedence (e.g. a retrained style table)."""
+    """Shipped models first; a user model of the same name takes precedence (e.g. a retrained style table).
+    Precision variants (NAME.fp16) are not models of their own: `variant` finds them."""
     found = {}
     for folder in (SHIPPED_DIR, user_dir() / "models"):
         for name, entry in read_manifest(folder).items():
-            found[name] = ModelInfo(name, folder / entry["file"], entry)
+            if "variant_of" not in entry:
+                found[name] = ModelInfo(name, folder / entry["file"], entry)
     return found
+
+
+def variant(model: ModelInfo, precision: str) -> ModelInfo | None:
+    """The `precision` variant of a model (export/fp16.py builds them), from the model's own folder
+    and made from exactly its file (same sha256), or None: a user's retrained style table never runs
+    with the shipped table's variant."""
+    folder = model.path.parent
+    entry = read_manifest(folder).get(f"{model.name}.{precision}")
+    if entry is None or entry.get("of_sha256") != model.entry.get("sha256"):
+        return None
+    return ModelInfo(f"{model.name}.{precision}", folder / entry["file"], entry)
 
 
 def get_model(name: str) -> ModelInfo:

@@ -9,8 +9,19 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import SfumatoError
-from .manifest import ModelInfo, get_model, user_dir, verify
+from .manifest import ModelInfo, get_model, user_dir, variant, verify
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "fp16")
+
+
+def precision() -> str:
+    """The precision CUDA sessions run in: SFUMATO_PRECISION=fp16 picks a model's fp16 variant where it
+    has one. fp32 by default until a GPU has measured the fp16 graphs (bench/gpu_check.sh); the CPU
+    always runs fp32 (onnxruntime's CPU provider has few fp16 kernels)."""
+    value = os.environ.get("SFUMATO_PRECISION", "fp32").strip().lower()
+    if value not in PRECISIONS:
+        raise SfumatoError(f"SFUMATO_PRECISION={value!r}: use fp32 or fp16")
+    return value
 
 
 # --- providers ---------------------------------------------------------------------------------
@@ -100,15 +111,22 @@ _lock = threading.Lock()
 
 
 def session(name: str, device: str = "auto"):
-    """A cached onnxruntime session for model `name` on `device`."""
+    """A cached onnxruntime session for model `name` on `device` (on CUDA, in the precision asked for)."""
     providers = providers_for(device)
-    model = get_model(name)
+    model = session_model(get_model(name), providers[0])
     key = (name, str(model.path), providers[0])
     with _lock:
         if key not in _sessions:
             verify(model)
             _sessions[key] = _new_session(model, providers)
         return _sessions[key]
+
+
+def session_model(model: ModelInfo, provider: str) -> ModelInfo:
+    """The file a session on `provider` runs: the model's fp16 variant on CUDA when asked for and built."""
+    if provider == "CUDAExecutionProvider" and precision() != "fp32":
+        return variant(model, precision()) or model
+    return model
 
 
 def optimized_graph_path(model: ModelInfo, provider: str) -> Path:
