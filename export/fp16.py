@@ -81,26 +81,35 @@ def to_fp16(src: Path, dst: Path, name: str | None = None) -> dict:
         counts["fp16" if fp16 else "fp32"] += 1
         if fp16:
             half.update(o for o in node.output if o in float_tensors)
-    outputs = {o.name for o in graph.output}
-    for name in outputs & half:  # the graph's outputs stay fp32: the producer writes NAME__fp16, a Cast NAME
-        for node in new_nodes:
-            node.output[:] = [f"{name}__fp16" if o == name else o for o in node.output]
-            node.input[:] = [f"{name}__fp16" if i == name else i for i in node.input]
-        new_nodes.append(helper.make_node("Cast", [f"{name}__fp16"], [name], to=FLOAT, name=f"{name}__cast"))
+    _outputs_stay_fp32(graph, new_nodes, half)
     del graph.node[:]
     graph.node.extend(_topological(new_nodes, {i.name for i in graph.input} | set(inits) | set(half_inits.values())))
-    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
-    unused_constants = [n for n in graph.node if n.op_type == "Constant" and n.output[0] not in used]
-    for n in unused_constants:  # their fp16 copies are initializers now
-        graph.node.remove(n)
-    keep = [i for i in graph.initializer if i.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(keep)
-    del graph.value_info[:]  # stale types: onnxruntime infers them again
+    _drop_unused(graph)
     onnx.checker.check_model(model)
     dst.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(dst))
     return counts
+
+
+def _outputs_stay_fp32(graph, nodes: list, half: set[str]) -> None:
+    """A graph output made in fp16: its producer writes NAME__fp16 and a Cast writes NAME in fp32."""
+    for name in {o.name for o in graph.output} & half:
+        for node in nodes:
+            node.output[:] = [f"{name}__fp16" if o == name else o for o in node.output]
+            node.input[:] = [f"{name}__fp16" if i == name else i for i in node.input]
+        nodes.append(helper.make_node("Cast", [f"{name}__fp16"], [name], to=FLOAT, name=f"{name}__cast"))
+
+
+def _drop_unused(graph) -> None:
+    """Constants and initializers nothing reads any more (their fp16 copies replaced them), and the
+    stale type annotations (onnxruntime infers the types again)."""
+    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    for n in [n for n in graph.node if n.op_type == "Constant" and n.output[0] not in used]:
+        graph.node.remove(n)
+    keep = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    del graph.value_info[:]
 
 
 def _float_tensors(model) -> set[str]:
@@ -173,8 +182,12 @@ def build_fp16(models_dir: Path, names=VARIANTS) -> None:
     (with its sha256: a rebuilt or replaced fp32 model never runs with a stale variant)."""
     from sfumato import atomic
     from .onnx_export import build_command, update_manifest
+    from sfumato.errors import SfumatoError
     for name in names:
-        base = _manifest(models_dir)[name]
+        base = _manifest(models_dir).get(name)
+        if base is None:
+            raise SfumatoError(f"no {name} model in {models_dir / 'manifest.json'} to make an fp16 variant of; build "
+                               f"it first (python -m sfumato.export build {'inpaint' if 'inpaint' in name else 'styles'})")
         path = models_dir / f"{name}.fp16.onnx"
         with atomic.replacing(path) as tmp:
             counts = to_fp16(models_dir / base["file"], Path(tmp), f"{name}.fp16")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sfumato import atomic
 from sfumato.errors import SfumatoError
 from sfumato.imageio import read_image
 
@@ -132,101 +133,127 @@ def check_name(name: str, overwrite: bool) -> None:
 
 
 def train(args) -> dict:
+    """Train one new style (a row of the style table, or with --full a model of its own), resumable
+    from its checkpoint, then export it and record how it was made."""
     check_name(args.name, args.resume or args.overwrite)
-    painting = read_image(args.style_image, "style image")
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SfumatoError("--device cuda: this torch build has no usable CUDA; use --device cpu")
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    photos = load_photos(Path(args.content))
-    target_dir = SHIPPED_STYLES if args.ship else user_styles_dir()
-    folders = [SHIPPED_STYLES] + ([] if args.ship else [user_styles_dir()])
-    net, styles = assemble([f for f in folders if f != target_dir or not (f / f"{args.name}.json").exists()])
-    net.add_style_rows(1)
-    row = net.n_styles - 1
-    net.train().to(device)
-    for p in net.parameters():
-        p.requires_grad_(args.full)
-    params = [p for n, p in net.named_parameters() if args.full or n.endswith((".gamma", ".beta"))]
-    for p in params:
-        p.requires_grad_(True)
-    optimizer = torch.optim.Adam(params, lr=args.lr)
-    loss_fn = StyleLoss(loss_network(args.loss_net).to(device), painting_tensor(painting, args.style_size).to(device),
-                        args.style_weight, args.content_weight)
-    weights = torch.zeros(net.n_styles, device=device)
-    weights[row] = 1.0
-    n_stats = torch.zeros(stats_size(net), device=device)
-    mix = torch.zeros(1, device=device)
+    run = StyleRun(args)
+    if args.resume and run.checkpoint.exists():
+        run.resume()
+    seconds = run.train_steps()
+    return run.export(seconds)
 
-    ckpt_path = Path(args.checkpoint_dir) / args.name / "checkpoint.pt"
-    step, history, elapsed = 0, [], 0.0
-    if args.resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.load_state_dict(ckpt["net"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        step, history, elapsed = ckpt["step"], ckpt["history"], ckpt["elapsed"]
-        rng.setstate(ckpt["rng"])
+
+class StyleRun:
+    """The network with one new style row, what learns in it, the loss, and where it is saved."""
+
+    def __init__(self, args):
+        self.args = args
+        painting = read_image(args.style_image, "style image")
+        self.device = device = torch.device(args.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise SfumatoError("--device cuda: this torch build has no usable CUDA; use --device cpu")
+        torch.manual_seed(args.seed)
+        self.rng = random.Random(args.seed)
+        self.photos = load_photos(Path(args.content))
+        self.target_dir = SHIPPED_STYLES if args.ship else user_styles_dir()
+        self.folders = [SHIPPED_STYLES] + ([] if args.ship else [user_styles_dir()])
+        self.net, _ = assemble([f for f in self.folders if f != self.target_dir or not (f / f"{args.name}.json").exists()])
+        self.net.add_style_rows(1)
+        self.row = self.net.n_styles - 1
+        self.net.train().to(device)
+        for p in self.net.parameters():
+            p.requires_grad_(args.full)
+        params = [p for n, p in self.net.named_parameters() if args.full or n.endswith((".gamma", ".beta"))]
+        for p in params:
+            p.requires_grad_(True)
+        self.optimizer = torch.optim.Adam(params, lr=args.lr)
+        self.loss_fn = StyleLoss(loss_network(args.loss_net).to(device),
+                                 painting_tensor(painting, args.style_size).to(device),
+                                 args.style_weight, args.content_weight)
+        self.weights = torch.zeros(self.net.n_styles, device=device)
+        self.weights[self.row] = 1.0
+        self.n_stats = torch.zeros(stats_size(self.net), device=device)
+        self.mix = torch.zeros(1, device=device)
+        self.checkpoint = Path(args.checkpoint_dir) / args.name / "checkpoint.pt"
+        self.step, self.history, self.elapsed = 0, [], 0.0
+
+    def resume(self) -> None:
+        ckpt = torch.load(self.checkpoint, map_location=self.device, weights_only=False)
+        self.net.load_state_dict(ckpt["net"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.step, self.history, self.elapsed = ckpt["step"], ckpt["history"], ckpt["elapsed"]
+        self.rng.setstate(ckpt["rng"])
         torch.set_rng_state(ckpt["torch_rng"])
-        print(f"resumed {args.name} at step {step}")
+        print(f"resumed {self.args.name} at step {self.step}")
 
-    from tqdm import tqdm
-    bar = tqdm(total=args.steps, initial=step, desc=f"training {args.name}", unit="step")
-    t0 = time.perf_counter() - elapsed
-    while step < args.steps:
-        content = random_crops(photos, args.batch, args.size, rng).to(device)
-        out, _ = net(content, weights, n_stats, mix)
-        style_loss, content_loss = loss_fn(out, content)
-        loss = style_loss + content_loss
-        optimizer.zero_grad()
-        loss.backward()
-        if not args.full:  # only the new style's row learns; the 26 others stay exactly as they are
-            for n, p in net.named_parameters():
+    def train_steps(self) -> float:
+        """Steps up to --steps, a checkpoint every --save-every; returns the training's seconds."""
+        from tqdm import tqdm
+        args = self.args
+        bar = tqdm(total=args.steps, initial=self.step, desc=f"training {args.name}", unit="step")
+        t0 = time.perf_counter() - self.elapsed
+        while self.step < args.steps:
+            style_loss, content_loss = self.train_step()
+            self.history.append((self.step, style_loss, content_loss))
+            bar.set_postfix(style=f"{style_loss:.3f}", content=f"{content_loss:.3f}")
+            bar.update(1)
+            if self.step % args.save_every == 0 or self.step == args.steps:
+                self.save(time.perf_counter() - t0)
+        bar.close()
+        return time.perf_counter() - t0
+
+    def train_step(self) -> tuple[float, float]:
+        content = random_crops(self.photos, self.args.batch, self.args.size, self.rng).to(self.device)
+        out, _ = self.net(content, self.weights, self.n_stats, self.mix)
+        style_loss, content_loss = self.loss_fn(out, content)
+        self.optimizer.zero_grad()
+        (style_loss + content_loss).backward()
+        if not self.args.full:  # only the new style's row learns; the 26 others stay exactly as they are
+            for n, p in self.net.named_parameters():
                 if p.grad is not None and n.endswith((".gamma", ".beta")):
-                    p.grad[:row] = 0
-        optimizer.step()
-        step += 1
-        history.append((step, style_loss.item(), content_loss.item()))
-        bar.set_postfix(style=f"{history[-1][1]:.3f}", content=f"{history[-1][2]:.3f}")
-        bar.update(1)
-        if step % args.save_every == 0 or step == args.steps:
-            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                        "history": history, "elapsed": time.perf_counter() - t0, "rng": rng.getstate(),
+                    p.grad[:self.row] = 0
+        self.optimizer.step()
+        self.step += 1
+        return style_loss.item(), content_loss.item()
+
+    def save(self, elapsed: float) -> None:
+        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        with atomic.replacing(self.checkpoint) as tmp:
+            torch.save({"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
+                        "history": self.history, "elapsed": elapsed, "rng": self.rng.getstate(),
                         "torch_rng": torch.get_rng_state()}, tmp)
-            tmp.replace(ckpt_path)
-    bar.close()
-    seconds = time.perf_counter() - t0
-    net.cpu().eval()
-    first, last = np.mean([h[1] for h in history[:10]]), np.mean([h[1] for h in history[-10:]])
-    meta = {"name": args.name, "source": f"trained from {Path(args.style_image).name}",
-            "training": {"steps": step, "seconds": round(seconds, 1), "loss_net": args.loss_net,
-                         "device": args.device, "batch": args.batch, "size": args.size, "seed": args.seed,
-                         "style_loss_first10": round(float(first), 4), "style_loss_last10": round(float(last), 4),
-                         "command": "python -m sfumato.export train style " + " ".join(args.argv)}}
-    if args.ship:
-        from .onnx_export import MODELS_DIR
-        models_dir = MODELS_DIR
-    else:
-        from sfumato.runtime.manifest import user_dir
-        models_dir = user_dir() / "models"
-        models_dir.mkdir(parents=True, exist_ok=True)
-    if args.full:  # new convolutions: a model of its own, the table stays as it was
-        entry = export_single_style(net, row, models_dir, meta)
-        meta["full"] = True
-        target_dir.mkdir(parents=True, exist_ok=True)
-        (target_dir / f"{args.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
-    else:
-        save_row(net, row, target_dir, meta)
-        entry = build_table(models_dir, folders)
-    if not args.ship:
-        from sfumato.hooks import models_changed
-        models_changed()  # e.g. the GIMP Stylize dialog offers the new style from GIMP's next start
-    where = f"model '{entry['file']}'" if args.full else f"table '{TABLE}' now has {len(entry['styles'])} styles"
-    print(f"{args.name}: {step} steps in {seconds / 60:.1f} min, style loss {first:.3f} -> {last:.3f}; "
-          f"{where} ({models_dir})")
-    return meta
+
+    def export(self, seconds: float) -> dict:
+        """The new style into the table (or its own model with --full), with its training record."""
+        args, net = self.args, self.net.cpu().eval()
+        first, last = np.mean([h[1] for h in self.history[:10]]), np.mean([h[1] for h in self.history[-10:]])
+        meta = {"name": args.name, "source": f"trained from {Path(args.style_image).name}",
+                "training": {"steps": self.step, "seconds": round(seconds, 1), "loss_net": args.loss_net,
+                             "device": args.device, "batch": args.batch, "size": args.size, "seed": args.seed,
+                             "style_loss_first10": round(float(first), 4), "style_loss_last10": round(float(last), 4),
+                             "command": "python -m sfumato.export train style " + " ".join(args.argv)}}
+        if args.ship:
+            from .onnx_export import MODELS_DIR
+            models_dir = MODELS_DIR
+        else:
+            from sfumato.runtime.manifest import user_dir
+            models_dir = user_dir() / "models"
+            models_dir.mkdir(parents=True, exist_ok=True)
+        if args.full:  # new convolutions: a model of its own, the table stays as it was
+            entry = export_single_style(net, self.row, models_dir, meta)
+            meta["full"] = True
+            self.target_dir.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(self.target_dir / f"{args.name}.json", json.dumps(meta, indent=2) + "\n")
+        else:
+            save_row(net, self.row, self.target_dir, meta)
+            entry = build_table(models_dir, self.folders)
+        if not args.ship:
+            from sfumato.hooks import models_changed
+            models_changed()  # e.g. the GIMP Stylize dialog offers the new style from GIMP's next start
+        where = f"model '{entry['file']}'" if args.full else f"table '{TABLE}' now has {len(entry['styles'])} styles"
+        print(f"{args.name}: {self.step} steps in {seconds / 60:.1f} min, style loss {first:.3f} -> {last:.3f}; "
+              f"{where} ({models_dir})")
+        return meta
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
