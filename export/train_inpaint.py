@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from PIL import Image, ImageDraw
 
+from sfumato import atomic
 from sfumato.inpainting.priors import harmonic_fill
 
 from . import source
@@ -255,15 +256,14 @@ class Trainer:
 
     def save(self, data: "Batches", started: float) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        torch.save({"decoder": trainable(self.net), "ema": self.ema, "optimizer": self.opt.state_dict(),
-                    "discriminator": self.disc.state_dict(), "optimizer_d": self.opt_d.state_dict(),
-                    "step": self.step, "elapsed": self.elapsed + time.perf_counter() - started,
-                    "history": self.history[-2000:], "rng": self.rng.getstate(), "torch_rng": torch.get_rng_state(),
-                    "aug_rng": self.aug_gen.get_state(), "seed": self.args.seed, "size": self.args.size,
-                    "batch": self.args.batch, "losses": self.loss_settings(),
-                    "data": {"photos": len(data.photos), "textures": len(data.textures)}}, tmp)
-        tmp.replace(self.path)
+        with atomic.replacing(self.path) as tmp:
+            torch.save({"decoder": trainable(self.net), "ema": self.ema, "optimizer": self.opt.state_dict(),
+                        "discriminator": self.disc.state_dict(), "optimizer_d": self.opt_d.state_dict(),
+                        "step": self.step, "elapsed": self.elapsed + time.perf_counter() - started,
+                        "history": self.history[-2000:], "rng": self.rng.getstate(), "torch_rng": torch.get_rng_state(),
+                        "aug_rng": self.aug_gen.get_state(), "seed": self.args.seed, "size": self.args.size,
+                        "batch": self.args.batch, "losses": self.loss_settings(),
+                        "data": {"photos": len(data.photos), "textures": len(data.textures)}}, tmp)
 
     def loss_settings(self) -> dict:
         a = self.args
