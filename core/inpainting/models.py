@@ -15,6 +15,7 @@ from ..pixels import resize
 from ..runtime import manifest, sessions
 from ..runtime.job import Job
 from .priors import harmonic_fill
+from .regions import working_scale
 
 
 class InpaintModel:
@@ -30,10 +31,23 @@ class InpaintModel:
         self.inputs = self.session.get_inputs()
         self.work_size = int(self.info.entry.get("work_size", 512))
 
+    def __call__(self, crop: np.ndarray, unknown: np.ndarray, region: np.ndarray) -> np.ndarray:
+        """The crop filled where `unknown`, at the working scale of `region` (the hole it is cut around):
+        the resolution strategy, one for every model. A thick region is filled at the model's working
+        size and scaled back; a thin one (a scratch, a wire) at full resolution, where its edges are."""
+        f = working_scale(region, self.work_size)
+        if f >= 1.0:
+            return self.fill(crop, unknown)
+        ch, cw = region.shape
+        size = (max(16, round(cw * f)), max(16, round(ch * f)))
+        small_hole = resize(unknown.astype(np.float32), size, smooth=False) > 0.01
+        return resize(self.fill(resize(crop, size), small_hole), (cw, ch))
+
     def _run(self, feeds):
         return self.job.run(self.session, feeds)
 
     def fill(self, crop: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """One network run in the model's own convention (its padding, its fixed size)."""
         raise NotImplementedError
 
     @staticmethod

@@ -1,9 +1,10 @@
 """Fill the masked part of an image with plausible content (remove an object, heal a scratch).
 
 For each connected region of the mask: crop around it with context proportional to its size
-(shifted inward at the image borders; the other holes in the crop are unknown, not context), shrink to the model's working size when large, fill, scale
-back, match the fill's colour to the surroundings, and paste back only inside the grown hole with a
-feathered edge. Grow (how much larger a hole the model fills) and feather (how soft the paste-back
+(shifted inward at the image borders; the other holes in the crop are unknown, not context), fill it
+(the model shrinks a large region to its working size and scales the fill back: models.py), match
+the fill's colour to the surroundings, and paste back only inside the grown hole with a feathered
+edge. Grow (how much larger a hole the model fills) and feather (how soft the paste-back
 edge is) are separate settings. Pixels outside the grown mask come back bit for bit; alpha is kept.
 """
 from __future__ import annotations
@@ -13,10 +14,10 @@ from scipy import ndimage
 
 from ..errors import SfumatoError
 from ..options import InpaintOptions, check_inpaint_options
-from ..pixels import from_float, resize, split_channels, to_float
+from ..pixels import from_float, split_channels, to_float
 from ..runtime.job import Job
 from . import exemplar, models
-from .regions import disk, grow_hole, padded_box, region_boxes, working_scale
+from .regions import disk, grow_hole, padded_box, region_boxes
 
 class NothingToFill(SfumatoError):
     pass
@@ -66,17 +67,9 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
 
 
 def _fill_region(model, crop: np.ndarray, unknown: np.ndarray, region: np.ndarray, options: InpaintOptions) -> np.ndarray:
-    """The crop filled by the model at the region's working scale (the resolution
-    strategy: thick regions at the model's working size, thin ones at full resolution), then given
-    texture (--detail) and kept grey where the surroundings are grey."""
-    ch, cw = region.shape
-    f = working_scale(region, model.work_size)
-    if f < 1.0:  # large region: fill at the model's working size, then scale back
-        size = (max(16, round(cw * f)), max(16, round(ch * f)))
-        small_hole = resize(unknown.astype(np.float32), size, smooth=False) > 0.01
-        filled = resize(model.fill(resize(crop, size), small_hole), (cw, ch))
-    else:
-        filled = model.fill(crop, unknown)
+    """The crop filled by the model (at the region's working scale, models.InpaintModel.__call__),
+    then given texture (--detail) and kept grey where the surroundings are grey."""
+    filled = model(crop, unknown, region)
     if options.detail:  # texture from the photo itself, on the network's layout
         filled = filled + options.detail * (exemplar.complete(filled, crop, unknown) - filled)
     if np.ptp(crop[~unknown][::7], axis=1).max(initial=0.0) < 2 / 255:  # grey surroundings: no invented colour
