@@ -63,17 +63,20 @@ def split_channels(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return colour, alpha
 
 
-def resize(a: np.ndarray, size: tuple[int, int], smooth: bool = True) -> np.ndarray:
+def resize(a: np.ndarray, size: tuple[int, int], smooth: bool = True,
+           box: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """Resize a float32 H x W or H x W x C array to (width, height). Lanczos when shrinking or
-    `smooth`, which keeps strokes crisp; channels are resized separately in PIL's float mode."""
+    `smooth`, which keeps strokes crisp; channels are resized separately in PIL's float mode.
+    `box` (x0, y0, x1, y1 in `a`'s pixels): only that part of `a` is scaled to `size`, the same
+    pixels as that part of a whole resize (within 2e-5) for the cost of the part."""
     w, h = size
-    if a.shape[1] == w and a.shape[0] == h:
+    if a.shape[1] == w and a.shape[0] == h and box is None:
         return a
     method = Image.LANCZOS if smooth else Image.BILINEAR
     if a.ndim == 2:
-        return np.asarray(Image.fromarray(a.astype(np.float32), "F").resize((w, h), method))
+        return np.asarray(Image.fromarray(a.astype(np.float32), "F").resize((w, h), method, box=box))
     return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(a[:, :, i], np.float32), "F")
-                                .resize((w, h), method)) for i in range(a.shape[2])], axis=2)
+                                .resize((w, h), method, box=box)) for i in range(a.shape[2])], axis=2)
 
 
 # BT.601 full-range YCbCr, as JPEG and PIL use it

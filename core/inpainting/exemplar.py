@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..pixels import resize
+from .regions import padded_box  # distances inside the holes' box and a 1 px ring: the same, cheaper
 
 PATCH = 7
 R = PATCH // 2
@@ -32,7 +33,7 @@ def complete(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, seed: in
     same for the same inputs and seed)."""
     h, w = unknown.shape
     # a hole narrower than two patches has no inside to give texture to: its neighbours already fill it
-    if not unknown.any() or 2 * ndimage.distance_transform_edt(unknown).max() < 2 * PATCH:
+    if not unknown.any() or 2 * ndimage.distance_transform_edt(unknown[padded_box(unknown, 1)]).max() < 2 * PATCH:
         return filled
     rng = np.random.default_rng(seed)
     layout = np.where(unknown[..., None], filled, crop).astype(np.float32)

@@ -15,7 +15,9 @@ from ..pixels import resize
 from ..runtime import manifest, sessions
 from ..runtime.job import Job
 from .priors import harmonic_fill
-from .regions import working_scale
+from .regions import padded_box, working_scale
+
+USED_MARGIN = 8  # px around the holes where a fill is read (the colour match's ring is 3)
 
 
 class InpaintModel:
@@ -41,7 +43,15 @@ class InpaintModel:
         ch, cw = region.shape
         size = (max(16, round(cw * f)), max(16, round(ch * f)))
         small_hole = resize(unknown.astype(np.float32), size, smooth=False) > 0.01
-        return resize(self.fill(resize(crop, size), small_hole), (cw, ch))
+        small = self.fill(resize(crop, size), small_hole)
+        # scaled back only where the fill is used: the holes and the ring around them the colour match
+        # reads (a ninth of a crop's area); elsewhere the crop's own pixels
+        ys, xs = padded_box(unknown, USED_MARGIN)
+        fx, fy = size[0] / cw, size[1] / ch
+        out = crop.copy()
+        out[ys, xs] = resize(small, (xs.stop - xs.start, ys.stop - ys.start),
+                             box=(xs.start * fx, ys.start * fy, xs.stop * fx, ys.stop * fy))
+        return out
 
     def _run(self, feeds):
         return self.job.run(self.session, feeds)
