@@ -119,23 +119,32 @@ def test_write_is_atomic_and_leaves_nothing_on_failure(tmp_path):
         write_image(tmp_path / "out.xyz", np.zeros((40, 40, 3), np.uint8))
 
 
-def test_an_encoder_failing_mid_write_leaves_no_file_and_the_old_output_untouched(tmp_path, monkeypatch):
-    out = tmp_path / "out.png"
+@pytest.mark.parametrize("name", ["out.png", "out.tif"])  # our PNG writer, and Pillow's for the rest
+def test_an_encoder_failing_mid_write_leaves_no_file_and_the_old_output_untouched(tmp_path, monkeypatch, name):
+    from sfumato import png
+    out = tmp_path / name
     out.write_bytes(b"the user's earlier result")
-    real_save = Image.Image.save
+    real_save, real_band = Image.Image.save, png._deflate_band
 
     def save_then_fail(self, fp, *args, **kwargs):
         if isinstance(fp, (str, os.PathLike)) or not hasattr(fp, "write") or fp.__class__.__name__ == "BytesIO":
             return real_save(self, fp, *args, **kwargs)  # the format probe
-        fp.write(b"\x89PNG partial")
+        fp.write(b"II* partial")
         fp.flush()
         raise OSError(28, "No space left on device")
 
+    def band_then_fail(rows, y0, y1, last):
+        if y0 > 0:  # the header and the first band are written by then
+            raise OSError(28, "No space left on device")
+        return real_band(rows, y0, y1, last)
+
     monkeypatch.setattr(Image.Image, "save", save_then_fail)
-    with pytest.raises(SfumatoError, match=r"could not write .*out.png \(No space left on device\); nothing was written"):
+    monkeypatch.setattr(png, "_deflate_band", band_then_fail)
+    monkeypatch.setattr(png, "BAND_BYTES", 1000)  # several bands for 40 x 40 x 3
+    with pytest.raises(SfumatoError, match=rf"could not write .*{name} \(No space left on device\); nothing was written"):
         write_image(out, np.zeros((40, 40, 3), np.uint8))
     assert out.read_bytes() == b"the user's earlier result"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
 @pytest.mark.parametrize("name,arr,match", [
@@ -195,3 +204,56 @@ def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
     atomic.write_text(target, "new", mode=0o600)
     assert target.read_text() == "new" and (target.stat().st_mode & 0o777) == 0o600
+
+
+# --- the PNG writer (core/png.py) ----------------------------------------------------------------
+
+def _decode_up_filtered_png(data: bytes) -> np.ndarray:
+    """A reader for exactly what png.py writes (one filter type, Up), for what Pillow cannot read:
+    16-bit colour. Chunks are checked by their CRCs, the stream by zlib's Adler-32."""
+    import struct
+    import zlib
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, []
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        assert struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0] == zlib.crc32(kind + body)
+        chunks.append((kind, body))
+        pos += 12 + n
+    w, h, depth, colour = struct.unpack(">IIBB", chunks[0][1][:10])
+    channels = {0: 1, 4: 2, 2: 3, 6: 4}[colour]
+    raw = np.frombuffer(zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT")), np.uint8)
+    rows = raw.reshape(h, -1)
+    assert (rows[:, 0] == 2).all()
+    pixels = np.cumsum(rows[:, 1:], axis=0, dtype=np.uint8)  # undo Up: running sums down the columns, mod 256
+    dtype = ">u2" if depth == 16 else np.uint8
+    return pixels.view(dtype).reshape(h, w, channels).astype(np.uint16 if depth == 16 else np.uint8)
+
+
+@pytest.mark.parametrize("shape,dtype", [((33, 45), np.uint8), ((33, 45, 2), np.uint8), ((33, 45, 3), np.uint8),
+                                         ((33, 45, 4), np.uint8), ((33, 45, 1), np.uint16), ((33, 45, 3), np.uint16),
+                                         ((33, 45, 4), np.uint16), ((40, 2000, 3), np.uint8)])
+def test_png_writer_keeps_every_bit(tmp_path, monkeypatch, shape, dtype):
+    from sfumato import png
+    monkeypatch.setattr(png, "BAND_BYTES", 300)  # many bands: the pieces must join into one stream
+    rng = np.random.default_rng(0)
+    a = (rng.random(shape) * np.iinfo(dtype).max).round().astype(dtype)
+    write_image(tmp_path / "a.png", a)
+    data = (tmp_path / "a.png").read_bytes()
+    assert np.array_equal(_decode_up_filtered_png(data), a.reshape(shape[0], shape[1], -1))
+    if dtype == np.uint8 or a.ndim == 2 or a.shape[2] == 1:  # what Pillow reads at full precision
+        back = read_image(tmp_path / "a.png")
+        assert back.dtype == dtype and np.array_equal(back, a.reshape(back.shape))
+
+
+def test_png_adler32_of_joined_bands_is_zlibs():
+    import zlib
+
+    from sfumato.png import adler32_combine
+    rng = np.random.default_rng(1)
+    parts = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in (0, 1, 65521, 70000, 3)]
+    adler = 1
+    for p in parts:
+        adler = adler32_combine(adler, zlib.adler32(p), len(p))
+    assert adler == zlib.adler32(b"".join(parts))
