@@ -54,6 +54,8 @@ def _decode(source, nbytes: int, label: str) -> np.ndarray:
                 if w * h > BOMB_MIN_PIXELS and w * h > BOMB_RATIO * nbytes:
                     raise SfumatoError(f"{label} declares {w}x{h} pixels in {nbytes} bytes "
                                        "(a decompression bomb?); re-export it as PNG or JPEG")
+                if img.format == "PNG" and _png_colour16(source):  # Pillow would cut these to 8 bits
+                    return _checked(orient(_decode_png16(source), img.getexif().get(ORIENTATION, 1)), label)
                 img.load()
                 ImageOps.exif_transpose(img, in_place=True)
                 arr = _to_array(img)
@@ -67,8 +69,51 @@ def _decode(source, nbytes: int, label: str) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - a damaged file can break a decoder in any way (TypeError, IndexError...)
         reason = "is truncated" if "truncated" in str(exc) else f"is not a readable image ({exc})"
         raise SfumatoError(f"{label} {reason}; re-export it as PNG or JPEG") from None
+    return _checked(arr, label)
+
+
+def _checked(arr: np.ndarray, label: str) -> np.ndarray:
     check_size(arr.shape[1], arr.shape[0], label)
     return arr
+
+
+# --- 16-bit colour PNGs: Pillow reads them as 8-bit RGB(A); libspng (pyspng) keeps every bit --------
+
+ORIENTATION = 0x0112  # the EXIF tag
+_PNG_CHANNELS = {2: [0, 1, 2], 4: [0, 3], 6: [0, 1, 2, 3]}  # colour type -> the channels of an RGBA16 decode
+
+
+def _head(source, n: int) -> bytes:
+    if isinstance(source, io.BytesIO):
+        return bytes(source.getbuffer()[:n])
+    with open(source, "rb") as f:
+        return f.read(n)
+
+
+def _png_colour16(source) -> bool:
+    head = _head(source, 26)  # signature, then IHDR: width, height, bit depth (byte 24), colour type (25)
+    return len(head) == 26 and head[24] == 16 and head[25] in _PNG_CHANNELS
+
+
+def _decode_png16(source) -> np.ndarray:
+    try:
+        import pyspng
+    except ImportError:
+        raise SfumatoError("reading 16-bit colour PNGs needs pyspng (pip install pyspng); without it they "
+                           "would lose their low 8 bits") from None
+    data = source.getvalue() if isinstance(source, io.BytesIO) else Path(source).read_bytes()
+    colour = data[25]
+    rgba = pyspng.c.spng_decode_image_bytes(data, pyspng.c.SPNG_FMT_RGBA16)
+    has_trns = b"tRNS" in data[:data.find(b"IDAT")]  # one transparent colour: RGB becomes RGBA
+    return np.ascontiguousarray(rgba if colour == 2 and has_trns else rgba[:, :, _PNG_CHANNELS[colour]])
+
+
+def orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Pixels as the camera meant them: EXIF orientation 1-8, as Pillow's exif_transpose does."""
+    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+             5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+             8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(turns[orientation](arr)) if orientation in turns else arr
 
 
 def check_size(w: int, h: int, what: str) -> None:

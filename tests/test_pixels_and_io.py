@@ -5,11 +5,12 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from sfumato.errors import SfumatoError
 from sfumato.imageio import read_image, read_mask, write_image
 from sfumato.pixels import from_float, keep_colours, split_channels, to_float, to_planar
+from tests.conftest import SAMPLES
 
 
 def test_float_round_trip_is_exact_for_uint8_and_uint16():
@@ -257,3 +258,52 @@ def test_png_adler32_of_joined_bands_is_zlibs():
     for p in parts:
         adler = adler32_combine(adler, zlib.adler32(p), len(p))
     assert adler == zlib.adler32(b"".join(parts))
+
+
+# --- 16-bit colour in and out (Pillow reads such PNGs as 8-bit and cannot write them) -----------------
+
+def _with_orientation(data: bytes, orientation: int) -> bytes:
+    """A PNG with an eXIf chunk (after IHDR) giving the EXIF orientation."""
+    import struct
+    import zlib
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    body = exif.tobytes()[6:] if exif.tobytes().startswith(b"Exif") else exif.tobytes()
+    chunk = struct.pack(">I", len(body)) + b"eXIf" + body + struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    return data[:33] + chunk + data[33:]
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+def test_16_bit_colour_pngs_keep_every_bit_through_read_and_write(tmp_path, channels):
+    rng = np.random.default_rng(channels)
+    a = rng.integers(0, 65536, (40, 50, channels), dtype=np.uint16)  # the low bits used everywhere
+    write_image(tmp_path / "a.png", a)
+    back = read_image(tmp_path / "a.png")
+    assert back.dtype == np.uint16 and np.array_equal(back, a)
+
+
+def test_16_bit_png_orientation_is_applied_like_pillows(tmp_path):
+    from sfumato import png
+    from sfumato.imageio import orient
+    a8 = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    a16 = a8.astype(np.uint16) * 257 + 3
+    for o in range(1, 9):
+        (tmp_path / "8.png").write_bytes(_with_orientation(png.encode(a8), o))
+        (tmp_path / "16.png").write_bytes(_with_orientation(png.encode(a16), o))
+        with Image.open(tmp_path / "8.png") as im:
+            assert im.getexif().get(0x0112) == o
+            pillow = np.asarray(ImageOps.exif_transpose(im))
+        assert np.array_equal(orient(a8, o), pillow), o
+        assert np.array_equal(read_image(tmp_path / "16.png"), orient(a16, o)), o
+
+
+def test_stylizing_a_16_bit_colour_png_keeps_16_bits(tmp_path):
+    from tests.conftest import run_cli
+    img = np.asarray(Image.open(SAMPLES / "coffee.jpg").convert("RGB").resize((96, 64)), np.uint16) * 257
+    img = img + np.random.default_rng(0).integers(0, 200, img.shape, dtype=np.uint16)  # low bits in use
+    write_image(tmp_path / "in.png", img)
+    r = run_cli("stylize", tmp_path / "in.png", "--style", "crimson", "-o", tmp_path / "out.png")
+    assert r.returncode == 0, r.stderr
+    out = read_image(tmp_path / "out.png")
+    assert out.dtype == np.uint16 and out.shape == img.shape
+    assert (out % 257 != 0).mean() > 0.5  # not 8-bit values stretched to 16
