@@ -26,8 +26,10 @@ def _stored_scale(dtype) -> float | None:
 def to_float(a: np.ndarray) -> np.ndarray:
     """uint8 / uint16 / float array -> float32 in [0, 1] (a view-free copy only when needed)."""
     scale = _stored_scale(a.dtype)
-    if scale is not None:
-        return a.astype(np.float32) * np.float32(1.0 / scale)
+    if scale is not None:  # one pass (a cast then a multiply would be two, and a temporary)
+        out = np.empty(a.shape, np.float32)
+        np.multiply(a, np.float32(1.0 / scale), out=out, casting="unsafe")
+        return out
     return a.astype(np.float32, copy=False)
 
 
