@@ -86,6 +86,14 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+def _forget_pool() -> None:
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)  # a forked child has the pool but none of its threads
+
+
 def _threads() -> ThreadPoolExecutor:
     """One pool per process, as many threads as the process's share of the cores (a batch's --jobs)."""
     global _pool

@@ -307,3 +307,16 @@ def test_stylizing_a_16_bit_colour_png_keeps_16_bits(tmp_path):
     out = read_image(tmp_path / "out.png")
     assert out.dtype == np.uint16 and out.shape == img.shape
     assert (out % 257 != 0).mean() > 0.5  # not 8-bit values stretched to 16
+
+
+def test_png_writer_works_in_a_forked_child_after_the_parent_wrote(tmp_path):
+    """A forked process gets the parent's thread pool object but none of its threads: without a fresh
+    pool the child's first PNG would wait forever (multiprocessing forks on Linux)."""
+    import multiprocessing
+    a = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    write_image(tmp_path / "parent.png", a)
+    ctx = multiprocessing.get_context("fork")
+    p = ctx.Process(target=write_image, args=(tmp_path / "child.png", a))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0 and np.array_equal(read_image(tmp_path / "child.png"), a)
