@@ -1,6 +1,6 @@
 """The one schema of every option a user sets: name, type, default, range and help, from which the
 doors are made — the CLI's arguments (core/cli.py), the worker's and the server's parsing and checks
-(core/worker.py), the GIMP procedures' arguments (the installer writes the schema into the plug-in's
+(core/service/worker.py), the GIMP procedures' arguments (the installer writes the schema into the plug-in's
 config) — and the option sets' defaults. Light to import (no numpy): the CLI states the defaults in
 its help without loading the image stack."""
 from __future__ import annotations
