@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 
 import numpy as np
 
@@ -161,7 +162,8 @@ class Worker:
             os.umask(old)
         srv.listen(16)
         srv.settimeout(0.5)
-        log(f"worker {os.getpid()} listening on {self.path} (idle timeout {self.idle_timeout:.0f}s)")
+        log(f"worker {os.getpid()} listening on {self.path} (idle timeout {self.idle_timeout:.0f}s), "
+            f"sfumato {__version__} from {Path(__file__).resolve().parents[1]}")  # which install is serving
         # one thread accepts and tells queued clients how many jobs are ahead; this one serves in order
         pending: queue.Queue = queue.Queue()
         self.busy = False
