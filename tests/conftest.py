@@ -44,3 +44,22 @@ def run_cli(*args, cwd=None, env=None):
     e = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "sfumato", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=e, timeout=600)
+
+
+def build_wheel(folder: Path) -> Path:
+    """This tree as a wheel (no dependencies, no build isolation: offline), in `folder`."""
+    subprocess.run(["rm", "-rf", str(ROOT / "build")])  # setuptools' build folder: a stale one would leak in
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(folder)], capture_output=True, text=True, timeout=300, cwd=folder,
+                       env={**os.environ, "PIP_NO_INPUT": "1"})
+    subprocess.run(["rm", "-rf", str(ROOT / "build")])
+    assert r.returncode == 0, r.stderr[-2000:]
+    return next(folder.glob("sfumato-*.whl"))
+
+
+def install_wheel(wheel: Path, target: Path) -> Path:
+    """The wheel pip-installed into a folder of its own (put it on PYTHONPATH to use it)."""
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return target

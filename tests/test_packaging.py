@@ -10,20 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES, build_wheel, install_wheel
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wheel")
-    build = tmp_path_factory.mktemp("build")
-    subprocess.run(["rm", "-rf", str(ROOT / "build")])  # setuptools' build folder: a stale one would leak in
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
-                        "-w", str(out)], capture_output=True, text=True, timeout=300, cwd=build,
-                       env={**os.environ, "PIP_NO_INPUT": "1"})
-    assert r.returncode == 0, r.stderr[-2000:]
-    subprocess.run(["rm", "-rf", str(ROOT / "build")])
-    return next(out.glob("sfumato-*.whl"))
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 def test_the_wheel_has_one_top_level_name_and_everything_it_needs(wheel):
@@ -38,10 +30,7 @@ def test_the_wheel_has_one_top_level_name_and_everything_it_needs(wheel):
 
 
 def test_a_non_editable_install_runs_without_the_source_tree(wheel, tmp_path):
-    target = tmp_path / "site"
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    target = install_wheel(wheel, tmp_path / "site")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target), "SFUMATO_HOME": str(tmp_path / "home"), "HOME": str(tmp_path)}

@@ -26,6 +26,16 @@ def available() -> str | None:
     return None
 
 
+def require() -> None:
+    """Skip the calling test where the real GIMP cannot run; fail instead under SFUMATO_REQUIRE_GIMP (CI)."""
+    import pytest
+    why = available()
+    if why:
+        if os.environ.get("SFUMATO_REQUIRE_GIMP"):
+            pytest.fail(f"real GIMP required but unavailable: {why}")
+        pytest.skip(why)
+
+
 def install_plugin() -> None:
     from sfumato.gimp_plugin.install import install
     install(PROFILE)

@@ -1,7 +1,5 @@
 """The plug-in inside a real GIMP 3 sending its jobs to `sfumato serve` (`sfumato gimp install --server`):
 the same pixels as the local core, and an unreachable server is one message with the image unchanged."""
-import os
-
 import numpy as np
 import pytest
 
@@ -31,17 +29,9 @@ for c in CASES + DOWN:
     c["image"] = PHOTO
 
 
-def _available():
-    why = harness.available()
-    if why:
-        if os.environ.get("SFUMATO_REQUIRE_GIMP"):
-            pytest.fail(f"real GIMP required but unavailable: {why}")
-        pytest.skip(why)
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    _available()
+    harness.require()
     from sfumato.gimp_plugin.install import install
     folder = tmp_path_factory.mktemp("gimp-server")
     harness.stop_worker()

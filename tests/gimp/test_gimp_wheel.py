@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES, build_wheel, install_wheel
 from tests.gimp import harness
 from tests.gimp.test_gimp_plugin import _load, _mask
 
@@ -23,21 +23,9 @@ CASES = [{"id": "wheel_stylize", "proc": "sfumato-stylize", "image": str(SAMPLES
 
 @pytest.fixture(scope="module")
 def wheel_run(tmp_path_factory):
-    why = harness.available()
-    if why:
-        if os.environ.get("SFUMATO_REQUIRE_GIMP"):
-            pytest.fail(f"real GIMP required but unavailable: {why}")
-        pytest.skip(why)
+    harness.require()
     out = tmp_path_factory.mktemp("gimp-wheel")
-    subprocess.run(["rm", "-rf", str(ROOT / "build")])
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
-                        "-w", str(out / "dist")], capture_output=True, text=True, timeout=300, cwd=out)
-    subprocess.run(["rm", "-rf", str(ROOT / "build")])
-    assert r.returncode == 0, r.stderr[-2000:]
-    site = out / "site"
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
-                        str(next((out / "dist").glob("sfumato-*.whl")))], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    site = install_wheel(build_wheel(out), out / "site")
     env = {**os.environ, "PYTHONPATH": str(site)}
     r = subprocess.run([sys.executable, "-m", "sfumato", "gimp", "install", "--gimp-dir", str(harness.PROFILE)],
                        capture_output=True, text=True, timeout=120, env=env, cwd=out)
