@@ -40,7 +40,7 @@ def results(todo: list, attempt: Callable, actors: int, address: str | None,
             gpus_per_actor: float = 0.0) -> Iterator[tuple[object, str | None]]:
     """(task, error or None) for every task of `todo`, as the actors finish them (in any order).
     `attempt(task)` -> (task, error or None) is core/batch/runner.py's: it runs one file and turns its
-    failure into a line (this module sits below batch.py and does not import it)."""
+    failure into a line (runner.py imports this module, so this one does not import it)."""
     with _ray(address) as ray:
         try:
             import ray.data
