@@ -59,6 +59,7 @@ def main() -> None:
     cases.append(("inpaint 12 MP, 5% region", lambda d: inpaint(big, hole, InpaintOptions(device=d))))
     runs = [(d, p) for d in args.devices for p in (("fp32", "fp16") if d == "cuda" else ("fp32",))]
     print(f"{'case':28s} " + " ".join(f"{d + ' ' + p:>12s}" for d, p in runs) + "   |cuda - cpu|  |fp16 - fp32|")
+    told = set()
     for name, fn in cases:
         cells, outs = [], {}
         for device, precision in runs:
@@ -68,7 +69,9 @@ def main() -> None:
                 cells.append(f"{t * 1000:10.0f}ms")
             except SfumatoError as exc:
                 cells.append(f"{'n/a':>12s}")
-                print(f"  ({device} {precision}: {exc})")
+                if (device, precision) not in told:  # why, once per column
+                    told.add((device, precision))
+                    print(f"  ({device} {precision}: {exc})")
         os.environ.pop("SFUMATO_PRECISION", None)
 
         def diff(a, b):
