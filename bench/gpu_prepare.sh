@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run HERE (PyPI reachable) before a session's GPU check on the lent H200, which reaches nothing and
-# takes at most 64 MiB per call, the working tree (~27 MiB) included. Its image has Python 3.12 with
+# takes at most 64 MiB per call, the working tree (~29 MiB) included. Its image has Python 3.12 with
 # numpy, Pillow, SciPy, tqdm, pytest and the CUDA 13 / cuDNN 9 runtime wheels, but only the CPU
 # onnxruntime: onnxruntime-gpu (a 244 MiB wheel) and pyspng travel, the big one in 32 MiB parts.
 #
