@@ -192,8 +192,8 @@ def build_fp16(models_dir: Path, names=VARIANTS) -> None:
         with atomic.replacing(path) as tmp:
             counts = to_fp16(models_dir / base["file"], Path(tmp), f"{name}.fp16")
             parity = fp16_vs_fp32(name, models_dir, Path(tmp))
-        keep = {k: base[k] for k in ("task", "kind", "licence", "source", "io", "stats_size", "styles", "work_size")
-                if k in base}
+        # what a listing shows; everything else (styles, sizes, I/O) is read from the fp32 model's entry
+        keep = {k: base[k] for k in ("task", "kind", "licence", "source") if k in base}
         update_manifest(f"{name}.fp16", models_dir=models_dir, entry={
             **keep, "file": path.name, "variant_of": name, "precision": "fp16", "of_sha256": base["sha256"],
             "built_by": build_command(),
