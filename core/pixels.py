@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import SfumatoError
+from .threads import pool
 
 _SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
@@ -77,8 +78,13 @@ def resize(a: np.ndarray, size: tuple[int, int], smooth: bool = True,
     method = Image.LANCZOS if smooth else Image.BILINEAR
     if a.ndim == 2:
         return np.asarray(Image.fromarray(a.astype(np.float32), "F").resize((w, h), method, box=box))
-    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(a[:, :, i], np.float32), "F")
-                                .resize((w, h), method, box=box)) for i in range(a.shape[2])], axis=2)
+
+    def channel(i: int) -> np.ndarray:
+        return np.asarray(Image.fromarray(np.ascontiguousarray(a[:, :, i], np.float32), "F")
+                          .resize((w, h), method, box=box))
+    if a.shape[0] * a.shape[1] < 1 << 16:  # small: a thread costs more than it saves
+        return np.stack([channel(i) for i in range(a.shape[2])], axis=2)
+    return np.stack(list(pool().map(channel, range(a.shape[2]))), axis=2)  # Pillow resamples without the GIL
 
 
 # BT.601 full-range YCbCr, as JPEG and PIL use it

@@ -11,19 +11,17 @@ cannot write 16-bit colour at all).
 from __future__ import annotations
 
 import io
-import os
 import struct
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 import numpy as np
 
 from .errors import SfumatoError
+from .threads import pool
 
 BAND_BYTES = 1 << 20     # ~1 MB of rows per band: enough to deflate well, many bands to share out
 COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey + alpha, RGB, RGBA
-_pool: ThreadPoolExecutor | None = None
 
 
 def encode(arr: np.ndarray) -> bytes:
@@ -46,7 +44,7 @@ def write(f: BinaryIO, arr: np.ndarray) -> None:
     f.write(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, COLOUR_TYPE[channels],
                                                                  0, 0, 0)))
     adler, header = 1, b"\x78\x01"  # the zlib stream's header: deflate, fastest level
-    for body, band_adler, length in _threads().map(lambda b: _deflate_band(rows, *b, last=b[1] == h), bands):
+    for body, band_adler, length in pool().map(lambda b: _deflate_band(rows, *b, last=b[1] == h), bands):
         f.write(_chunk(b"IDAT", header + body))
         adler, header = adler32_combine(adler, band_adler, length), b""
     f.write(_chunk(b"IDAT", struct.pack(">I", adler)) + _chunk(b"IEND", b""))
@@ -84,20 +82,3 @@ def adler32_combine(a: int, b: int, length_b: int) -> int:
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _forget_pool() -> None:
-    global _pool
-    _pool = None
-
-
-os.register_at_fork(after_in_child=_forget_pool)  # a forked child has the pool but none of its threads
-
-
-def _threads() -> ThreadPoolExecutor:
-    """One pool per process, as many threads as the process's share of the cores (a batch's --jobs)."""
-    global _pool
-    if _pool is None:
-        share = int(os.environ.get("SFUMATO_THREADS", 0)) or os.cpu_count() or 1
-        _pool = ThreadPoolExecutor(max_workers=min(8, share), thread_name_prefix="sfumato-png")
-    return _pool

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse.linalg import splu  # imported with the model (the CLI loads it while reading the photo)
 
 from ..pixels import resize
 
@@ -36,9 +38,6 @@ def harmonic_fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
     equation, the known pixels as the boundary), solved exactly with one sparse factorisation for
     the three channels. It carries edges and gradients into the hole, where a pyramid fill leaves
     blocks; measured on the held-out photos it scores higher than G'MIC's inpaint_pde."""
-    from scipy import sparse
-    from scipy.sparse.linalg import splu
-
     unknown = ~known
     n = int(unknown.sum())
     if n == 0 or n == unknown.size:  # nothing to fill, or no boundary to fill from
