@@ -3,6 +3,7 @@ outputs are written to a temporary name and renamed, so a failed run leaves noth
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -176,20 +177,24 @@ class StylizeFile:
 
 
 class InpaintFile:
-    """One file of an inpaint run (picklable, for --jobs), here or on a server."""
+    """One file of an inpaint run (picklable, for --jobs), here or on a server. `ready`, for a single
+    file only: waits for the model to be loaded in the background (re-raising why it could not be),
+    called once the photo and mask are read, so reading overlaps loading."""
 
-    def __init__(self, options, remote=None):
-        self.options, self.remote = options, remote
+    def __init__(self, options, remote=None, ready=None):
+        self.options, self.remote, self.ready = options, remote, ready
 
     def __call__(self, task) -> str:
-        from .inpainting.pipeline import inpaint
         image = read_image(task.source)
         if not task.mask.exists():
             raise SfumatoError(f"no mask for it (looked for {task.mask})")
         mask = read_mask(task.mask, (image.shape[1], image.shape[0]))
+        if self.ready is not None:
+            self.ready()
         if self.remote is not None:
             write_image(task.output, self.remote.inpaint(image, mask, self.options))
         else:
+            from .inpainting.pipeline import inpaint
             write_image(task.output, inpaint(image, mask, self.options))
         return f"{image.shape[1]}x{image.shape[0]}"
 
@@ -240,15 +245,33 @@ def _stylize_video(a, options) -> int:
 def cmd_inpaint(a) -> int:
     from .batch import runner
     from .options import DEFAULT_INPAINT_MODEL, InpaintOptions, check_inpaint_options
-    from .inpainting.models import load
     options = InpaintOptions(model=a.model or DEFAULT_INPAINT_MODEL, grow=a.grow, feather=a.feather,
                              detail=a.detail, device=a.device)
     check_inpaint_options(options)
     remote = _remote(a)
-    if remote is None:
-        load(options.model, options.device)  # an unknown or broken model stops here, before the first file
+    # the model loads (its imports and session: ~0.4 s) on a thread while the files are listed and,
+    # for a single file, read; an unknown or broken model stops the run before the first file is written
+    loading = None if remote else _in_background(_load_inpaint_model, options.model, options.device)
     tasks, many = runner.plan(a.input, a.output, "filled", a.format, mask=a.mask, mask_dir=a.mask_dir)
-    return runner.run(tasks, InpaintFile(options, remote), a.jobs, a.skip_existing, many, a.ray, _gpus(a, options))
+    if loading and (many or a.jobs > 1 or a.ray):  # a batch: every file (and worker) needs a good model
+        loading()
+        loading = None  # (and InpaintFile must stay picklable for the workers)
+    return runner.run(tasks, InpaintFile(options, remote, loading), a.jobs, a.skip_existing, many, a.ray,
+                      _gpus(a, options))
+
+
+def _load_inpaint_model(name: str, device: str) -> None:
+    from .inpainting.models import load  # numpy, scipy and onnxruntime: the import is most of the cost
+    load(name, device)
+
+
+def _in_background(fn, *args):
+    """Start fn(*args) on a thread; returns a callable that waits for it and raises what it raised."""
+    from concurrent.futures import ThreadPoolExecutor
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(fn, *args)
+    pool.shutdown(wait=False)  # the thread ends when fn returns; nothing else is ever queued on it
+    return future.result
 
 
 def cmd_styles(a) -> int:
@@ -357,10 +380,25 @@ def main(argv=None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `sfumato styles | head`: the reader has all it wanted; no traceback
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit would fail again
         return 0
 
 
+def run() -> None:
+    """The console command: main(), then exit without Python's module teardown, which costs ~0.1 s
+    once numpy, scipy and onnxruntime are loaded and does nothing for us: every output is written,
+    closed and renamed by then. With Ray loaded, the normal exit: its exit handler stops the local
+    cluster it started."""
+    code = main()
+    if "ray" in sys.modules:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -261,6 +261,24 @@ def test_a_batch_that_cannot_run_stops_before_the_first_file(tmp_path, folder, a
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("batch", [False, True])
+def test_an_unknown_inpainting_model_is_one_error_and_nothing_written(tmp_path, folder, batch):
+    """The model loads on a thread while the photo is read (cli.cmd_inpaint): its failure must still
+    be the run's one error, exit 2, for a single file and before the first file of a batch."""
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    m = np.zeros((240, 320), np.uint8)
+    m[50:100, 50:100] = 255
+    for name in ("a", "b", "broken"):
+        Image.fromarray(m).save(masks / f"{name}.png")
+    out = tmp_path / "out"
+    args = [folder, "--mask-dir", masks, "-o", out] if batch else \
+        [folder / "a.jpg", "--mask", masks / "a.png", "-o", tmp_path / "a.png"]
+    line = _one_error_line(run_cli("inpaint", *args, "--model", "no-such-model"))
+    assert "no-such-model" in line
+    assert not out.exists() and not (tmp_path / "a.png").exists()
+
+
 def test_two_inputs_that_would_overwrite_each_other_are_refused(tmp_path, folder):
     other = tmp_path / "other"
     other.mkdir()
