@@ -25,6 +25,11 @@ STYLIZE = "sfumato-stylize"
 STYLIZE_WITH = "sfumato-stylize-with"
 FILL = "sfumato-fill-selection"
 FRAMES = "sfumato-stylize-frames"
+MENU_PROCEDURES = (FILL, STYLIZE, STYLIZE_WITH, FRAMES)
+# `sfumato gimp install --resident`: GIMP starts RESIDENT at launch (a persistent procedure without
+# arguments) and the menu procedures become its temporary procedures; START does the same from the menu
+RESIDENT = "sfumato-resident"
+START = "sfumato-start-resident"
 
 
 # --- pixels in and out -----------------------------------------------------------------------
@@ -125,10 +130,15 @@ def read_style_file(gfile):
 
 # --- the procedures --------------------------------------------------------------------------
 
-def show_dialog(procedure, config, name):
+_ui_ready = []
+
+
+def show_dialog(procedure, config):
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
-    GimpUi.init(name)
+    if not _ui_ready:  # once per process: the extension serves many calls
+        GimpUi.init("sfumato")
+        _ui_ready.append(True)
     dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
     dialog.fill(None)
     ok = dialog.run()
@@ -182,7 +192,14 @@ def _stylize_options(config):
 REQUESTS = {STYLIZE: stylize_request, STYLIZE_WITH: stylize_with_request, FILL: fill_request}
 
 
-def run_frames(procedure, image, config):
+def flush_displays(run_mode):
+    """Redraw the image windows after a call from the menus; a script flushes when it is done (GIMP's own
+    plug-ins do the same): at 2048 x 2048 the flush is ~90 ms of GIMP's time after every call."""
+    if run_mode != Gimp.RunMode.NONINTERACTIVE:
+        Gimp.displays_flush()
+
+
+def run_frames(procedure, run_mode, image, config):
     """Every top-level layer is a frame (the bottom one first, as GIMP's animation playback has it);
     all are stylized with one set of statistics, each into a new layer above it, as one undo step."""
     layers = [l for l in reversed(image.get_layers()) if not l.is_group()]
@@ -208,18 +225,27 @@ def run_frames(procedure, image, config):
         finally:
             image.undo_group_end()
         Gimp.progress_end()
-        Gimp.displays_flush()
+        flush_displays(run_mode)
     except client.WorkerError as exc:
         return error(procedure, str(exc))
     return success(procedure, top)
 
 
 def run(procedure, run_mode, image, drawables, config, data):
+    try:
+        return _run(procedure, run_mode, image, drawables, config)
+    except Exception as exc:  # noqa: BLE001 - a bug must not take the extension (and every menu entry) down
+        import traceback
+        traceback.print_exc()
+        return error(procedure, "Sfumato: unexpected error (%s: %s); please report it" % (type(exc).__name__, exc))
+
+
+def _run(procedure, run_mode, image, drawables, config):
     name = procedure.get_name()
-    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, name):
+    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     if name == FRAMES:
-        return run_frames(procedure, image, config)
+        return run_frames(procedure, run_mode, image, config)
     if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
         return procedure.new_return_values(Gimp.PDBStatusType.CALLING_ERROR,
                                            GLib.Error("Select exactly one layer."))
@@ -240,10 +266,10 @@ def run(procedure, run_mode, image, drawables, config, data):
         layer = write_result(image, drawable, fmt, bytes(out[0]), config.get_property("output"),
                              "%s \u2014 Sfumato" % label)
         Gimp.progress_end()
-        Gimp.displays_flush()
-        print("[sfumato] %s %dx%d: read %.3fs, worker %.3fs (model %.3fs), write %.3fs"
+        flush_displays(run_mode)
+        print("[sfumato] %s %dx%d: read %.3fs, worker %.3fs (model %.3fs), write %.3fs, plug-in pid %d"
               % (name, spec["width"], spec["height"], t_read, t1 - t0 - t_read, result.get("seconds", 0),
-                 time.perf_counter() - t1), file=sys.stderr, flush=True)
+                 time.perf_counter() - t1, os.getpid()), file=sys.stderr, flush=True)
     except client.WorkerError as exc:
         return error(procedure, str(exc))
     return success(procedure, layer)
@@ -292,65 +318,113 @@ def output_choice():
     return choice
 
 
+def make_procedure(plugin, name, proc_type):
+    """One of the menu procedures: a plug-in procedure (a process per call) or, resident, a temporary
+    procedure of the running resident process."""
+    procedure = Gimp.ImageProcedure.new(plugin, name, proc_type, run, None)
+    procedure.set_image_types("RGB*, GRAY*")
+    procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+    procedure.add_menu_path("<Image>/Filters/Sfumato")
+    procedure.set_attribution("Sfumato", "Sfumato", "2026")
+    flags = GObject.ParamFlags.READWRITE
+    if name == FILL:
+        procedure.set_menu_label("_Fill Selection...")
+        procedure.set_documentation("Fill the selection with plausible content",
+                                    "Removes what is selected (an object, a scratch) and fills it from its "
+                                    "surroundings.", name)
+        choice, default = config_choice("inpaint_models", "sfumato-inpaint")
+        procedure.add_choice_argument("model", "_Model", "Inpainting model", choice, default, flags)
+        add_schema_arguments(procedure, "inpaint", flags)
+        procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer",
+                                      flags)
+        procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result", False,
+                                          flags)
+        return procedure
+    if name in (STYLIZE, FRAMES):
+        if name == STYLIZE:
+            procedure.set_menu_label("_Stylize...")
+            procedure.set_documentation("Repaint the layer in a built-in style",
+                                        "Stylizes the selection (soft edges honoured) or the whole layer.", name)
+        else:
+            procedure.set_menu_label("Stylize Layers as _Frames...")
+            procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
+                                           | Gimp.ProcedureSensitivityMask.DRAWABLES
+                                           | Gimp.ProcedureSensitivityMask.NO_DRAWABLES)
+            procedure.set_documentation("Stylize every layer of an animation alike",
+                                        "Each layer is a frame: all are stylized with the same normalisation "
+                                        "statistics (no flicker), each into a new layer above it, as one undo "
+                                        "step.", name)
+        choice, default = config_choice("styles", "starry-blue")
+        procedure.add_choice_argument("style", "_Style", "Built-in style", choice, default, flags)
+        procedure.add_string_argument("blend", "_Blend (optional)",
+                                      "Several styles, e.g. starry-blue:0.7,crimson:0.3 (overrides Style)", "", flags)
+    else:
+        procedure.set_menu_label("Stylize with _Layer or Image...")
+        procedure.set_documentation("Repaint the layer in the style of another picture",
+                                    "The style comes from a layer of any open image, or from an image file.", name)
+        procedure.add_layer_argument("style-layer", "Style _layer", "A layer of any open image", True, flags)
+        procedure.add_file_argument("style-file", "Style _image file", "Or an image file",
+                                    Gimp.FileChooserAction.OPEN, True, None, flags)
+    add_schema_arguments(procedure, "stylize", flags)
+    if name != FRAMES:  # frames always go to new layers
+        procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer",
+                                      flags)
+    procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result (frames: the "
+                                     "top one)", False, flags)
+    return procedure
+
+
+def resident():
+    try:
+        return bool(client.load_config().get("resident"))
+    except client.WorkerError:
+        return False
+
+
 class Sfumato(Gimp.PlugIn):
+    """By default each call is a process of its own, which GIMP's Cancel ends harmlessly. Resident
+    (`sfumato gimp install --resident`), GIMP starts one process at launch and every call is a
+    message to it: no Python start, GObject introspection and GIMP typelibs per call (~100 ms of a
+    call, bench/bench_gimp.py). GIMP's Cancel kills the whole process of a plug-in
+    (app/plug-in/gimpplugin-progress.c), which then takes Filters > Sfumato with it until START or
+    GIMP's next start: that is why it is not the default."""
+
     def do_set_i18n(self, procname):
         return False
 
     def do_query_procedures(self):
-        return [FILL, STYLIZE, STYLIZE_WITH, FRAMES]
+        return [RESIDENT, START] if resident() else list(MENU_PROCEDURES)
 
     def do_create_procedure(self, name):
-        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
-        procedure.set_image_types("RGB*, GRAY*")
-        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
-        procedure.add_menu_path("<Image>/Filters/Sfumato")
+        if name in MENU_PROCEDURES:
+            return make_procedure(self, name, Gimp.PDBProcType.PLUGIN)
+        procedure = Gimp.Procedure.new(self, name, Gimp.PDBProcType.PERSISTENT, self.serve, None)
         procedure.set_attribution("Sfumato", "Sfumato", "2026")
-        flags = GObject.ParamFlags.READWRITE
-        if name == FILL:
-            procedure.set_menu_label("_Fill Selection...")
-            procedure.set_documentation("Fill the selection with plausible content",
-                                        "Removes what is selected (an object, a scratch) and fills it from its "
-                                        "surroundings.", name)
-            choice, default = config_choice("inpaint_models", "sfumato-inpaint")
-            procedure.add_choice_argument("model", "_Model", "Inpainting model", choice, default, flags)
-            add_schema_arguments(procedure, "inpaint", flags)
-            procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer",
-                                          flags)
-            procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result", False,
-                                              flags)
-            return procedure
-        if name in (STYLIZE, FRAMES):
-            if name == STYLIZE:
-                procedure.set_menu_label("_Stylize...")
-                procedure.set_documentation("Repaint the layer in a built-in style",
-                                            "Stylizes the selection (soft edges honoured) or the whole layer.", name)
-            else:
-                procedure.set_menu_label("Stylize Layers as _Frames...")
-                procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
-                                               | Gimp.ProcedureSensitivityMask.DRAWABLES
-                                               | Gimp.ProcedureSensitivityMask.NO_DRAWABLES)
-                procedure.set_documentation("Stylize every layer of an animation alike",
-                                            "Each layer is a frame: all are stylized with the same normalisation "
-                                            "statistics (no flicker), each into a new layer above it, as one undo "
-                                            "step.", name)
-            choice, default = config_choice("styles", "starry-blue")
-            procedure.add_choice_argument("style", "_Style", "Built-in style", choice, default, flags)
-            procedure.add_string_argument("blend", "_Blend (optional)",
-                                          "Several styles, e.g. starry-blue:0.7,crimson:0.3 (overrides Style)", "", flags)
-        else:
-            procedure.set_menu_label("Stylize with _Layer or Image...")
-            procedure.set_documentation("Repaint the layer in the style of another picture",
-                                        "The style comes from a layer of any open image, or from an image file.", name)
-            procedure.add_layer_argument("style-layer", "Style _layer", "A layer of any open image", True, flags)
-            procedure.add_file_argument("style-file", "Style _image file", "Or an image file",
-                                        Gimp.FileChooserAction.OPEN, True, None, flags)
-        add_schema_arguments(procedure, "stylize", flags)
-        if name != FRAMES:  # frames always go to new layers
-            procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer",
-                                          flags)
-        procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result (frames: the "
-                                         "top one)", False, flags)
+        if name == RESIDENT:  # no arguments: GIMP runs it at launch
+            procedure.set_documentation("Sfumato's resident process", "Started by GIMP at launch; it installs "
+                                        "Filters > Sfumato and runs their calls.", name)
+        else:  # from the menu, after a Cancel ended the resident process
+            procedure.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
+                                        Gimp.RunMode.INTERACTIVE, GObject.ParamFlags.READWRITE)
+            procedure.set_menu_label("Start _Resident Sfumato")
+            procedure.add_menu_path("<Image>/Filters/Sfumato")
+            procedure.set_documentation("Start Sfumato's resident process again",
+                                        "After GIMP's Cancel ended it: brings the other Sfumato filters back.", name)
         return procedure
+
+    def serve(self, procedure, config, data):
+        if procedure.get_name() == START:
+            # GIMP answers no PDB call of ours before persistent_ready(): the check comes after it
+            procedure.persistent_ready()
+            if Gimp.get_pdb().procedure_exists(STYLIZE):  # already running: nothing to do
+                return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+        for name in MENU_PROCEDURES:  # installed before GIMP goes on starting: there for its first call
+            self.add_temp_procedure(make_procedure(self, name, Gimp.PDBProcType.TEMPORARY))
+        if procedure.get_name() == RESIDENT:
+            procedure.persistent_ready()
+        self.persistent_enable()
+        GLib.MainLoop().run()  # until GIMP quits
+        return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
 Gimp.main(Sfumato.__gtype__, sys.argv)

@@ -137,10 +137,12 @@ def _kill_worker_later(seconds):
 
 def _introspect(case):
     """Each procedure's arguments as GIMP sees them: name, default and range."""
-    procs = {}
+    procs, types = {}, {}
     for name in case["introspect"]:
         args = []
-        for spec in Gimp.get_pdb().lookup_procedure(name).get_arguments():
+        proc = Gimp.get_pdb().lookup_procedure(name)
+        types[name] = proc.get_proc_type().value_nick
+        for spec in proc.get_arguments():
             entry = {"name": spec.name}
             for attr in ("default_value", "minimum", "maximum"):
                 value = getattr(spec, attr, None)
@@ -148,7 +150,15 @@ def _introspect(case):
                     entry[attr] = value
             args.append(entry)
         procs[name] = args
-    return {"id": case["id"], "status": "success", "procs": procs}
+    return {"id": case["id"], "status": "success", "procs": procs, "types": types}
+
+
+def _call(case):
+    """A procedure without image arguments, run non-interactively: its status."""
+    proc = Gimp.get_pdb().lookup_procedure(case["call"])
+    config = proc.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    return {"id": case["id"], "status": proc.run(config).index(0).value_nick}
 
 
 def _main():
@@ -157,7 +167,8 @@ def _main():
     records = []
     for case in cases:
         try:
-            records.append(_introspect(case) if "introspect" in case else _case(case, out))
+            records.append(_introspect(case) if "introspect" in case else _call(case) if "call" in case
+                           else _case(case, out))
         except Exception as exc:  # keep going: one broken case must not hide the others
             records.append({"id": case["id"], "status": "driver-exception", "error": repr(exc)})
         with open(_os.path.join(out, "records.json"), "w") as f:

@@ -295,6 +295,57 @@ def test_the_gimp_procedures_take_their_options_from_the_schema(gimp_run):
                 assert (a["minimum"], a["maximum"]) == o.range, (proc, o.name, a)
 
 
+def test_by_default_each_call_is_a_plug_in_process_of_its_own(gimp_run):
+    """The default: plug-in procedures, one process per call, which GIMP's Cancel ends harmlessly."""
+    import re
+    records, out, log = gimp_run
+    assert set(records["introspect"]["types"].values()) == {"plugin"}, records["introspect"]["types"]
+    pids = re.findall(r"\[sfumato\] .* plug-in pid (\d+)", log)
+    assert len(pids) >= 12 and len(set(pids)) == len(pids), pids
+
+
+RESIDENT_CASES = [dict(c, image=PHOTO) for c in CASES if c["id"] in ("stylize_new", "with_file_inplace", "fill_new",
+                                                                       "frames", "unknown_style", "fill_empty")]
+RESIDENT_CASES += [{"id": "start_again", "call": "sfumato-start-resident"},
+                   {"id": "after_start", "proc": "sfumato-stylize", "image": PHOTO, "selection": ELLIPSE,
+                    "feather": 30, "args": {"style": "starry-blue"}},
+                   {"id": "introspect", "introspect": ["sfumato-stylize", "sfumato-stylize-with",
+                                                       "sfumato-stylize-frames", "sfumato-fill-selection"]}]
+
+
+@pytest.fixture(scope="module")
+def resident_run(tmp_path_factory, gimp_run):
+    out = tmp_path_factory.mktemp("gimp-resident")
+    harness.install_plugin(resident=True)
+    try:
+        records, log = harness.run_cases(RESIDENT_CASES, out)
+    finally:
+        harness.install_plugin()  # the default again, for the other GIMP tests
+    return {r["id"]: r for r in records}, out, log
+
+
+def test_resident_calls_run_in_one_process_and_give_the_same_pixels(gimp_run, resident_run):
+    """`sfumato gimp install --resident`: GIMP starts the plug-in at launch, the menu procedures are its
+    temporary procedures, every call runs in that one process, and the results are the default
+    mode's, bit for bit; errors are the same messages; starting it again while it runs changes nothing."""
+    import re
+    default, default_out, _ = gimp_run
+    records, out, log = resident_run
+    assert set(records["introspect"]["types"].values()) == {"temporary"}, records["introspect"]["types"]
+    assert records["introspect"]["procs"] == default["introspect"]["procs"]  # the same arguments
+    pids = re.findall(r"\[sfumato\] .* plug-in pid (\d+)", log)
+    assert len(pids) == 4 and len(set(pids)) == 1, (pids, log[-3000:])  # (frames print no timing line)
+    assert records["start_again"]["status"] == "success"
+    for cid in ("stylize_new", "with_file_inplace", "fill_new", "frames"):
+        rec, _ = _ok((records, out, log), cid)
+        assert rec["layers_top_down"] == default[cid]["layers_top_down"]
+        assert np.array_equal(_load(out, rec, "result"), _load(default_out, default[cid], "result")), cid
+    assert np.array_equal(_load(out, records["after_start"], "result"), _load(default_out, default["stylize_new"], "result"))
+    for cid in ("unknown_style", "fill_empty"):
+        assert records[cid]["status"] == default[cid]["status"] != "success"
+        assert records[cid]["error"] == default[cid]["error"]
+
+
 def test_a_worker_crash_mid_job_is_one_message_and_the_image_is_unchanged(gimp_run):
     records, out, log = gimp_run
     rec = records["worker_killed"]
