@@ -82,6 +82,8 @@ def _case(case, out):
             config.set_property(key, value)
     if case.get("kill_worker_after"):
         _kill_worker_later(case["kill_worker_after"])
+    if case.get("kill_plugin_after"):
+        _kill_plugin_later(case["kill_plugin_after"])
     t0 = _time.time()
     result = proc.run(config)
     seconds = _time.time() - t0
@@ -118,6 +120,17 @@ def _case(case, out):
 def _kill_worker_later(seconds):
     """A worker crash in the middle of a job: SIGKILL this GIMP's `python -m sfumato.service.worker` (the one
     running in this chroot's runtime folder, not any other on the machine) after a while."""
+    _kill_later(seconds, lambda pid, cmdline: b"sfumato.service.worker" in cmdline and
+                _os.readlink("/proc/%s/cwd" % pid) == "/tmp/sfumato-%d" % _os.getuid())
+
+
+def _kill_plugin_later(seconds):
+    """What GIMP's Cancel does (app/plug-in/gimpplugin-progress.c: gimp_plug_in_close, which sends
+    GP_QUIT and SIGKILLs the plug-in's process): the call's plug-in process killed mid-job."""
+    _kill_later(seconds, lambda pid, cmdline: b"plug-ins/sfumato/sfumato.py" in cmdline)
+
+
+def _kill_later(seconds, match):
     import signal as _signal
     import threading as _threading
 
@@ -126,8 +139,7 @@ def _kill_worker_later(seconds):
         for pid in _os.listdir("/proc"):
             try:
                 with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    ours = b"sfumato.service.worker" in f.read() and \
-                        _os.readlink("/proc/%s/cwd" % pid) == "/tmp/sfumato-%d" % _os.getuid()
+                    ours = match(pid, f.read())
                 if ours:
                     _os.kill(int(pid), _signal.SIGKILL)
             except (OSError, ValueError):

@@ -53,6 +53,12 @@ CASES = [
 ]
 for c in CASES:
     c["image"] = PHOTO
+# GIMP's Cancel mid-job (its mechanism: the plug-in's process killed 1.5 s into a 4800 x 3200 stylize, in
+# place): the image as it was, the worker stops the job and serves the next call
+CASES += [{"id": "cancelled", "proc": "sfumato-stylize", "image": PHOTO, "scale": 8, "kill_plugin_after": 1.5,
+           "args": {"style": "starry-blue", "output": "in-place"}},
+          {"id": "after_the_cancel", "proc": "sfumato-stylize", "image": PHOTO, "selection": ELLIPSE,
+           "args": {"style": "crimson"}}]
 # a worker that dies mid-job (killed 1.5 s into a 4800 x 3200 stylize, in place): one message, the
 # image as it was; the next call starts a new worker
 CASES += [{"id": "worker_killed", "proc": "sfumato-stylize", "image": PHOTO, "scale": 8, "kill_worker_after": 1.5,
@@ -344,6 +350,22 @@ def test_resident_calls_run_in_one_process_and_give_the_same_pixels(gimp_run, re
     for cid in ("unknown_style", "fill_empty"):
         assert records[cid]["status"] == default[cid]["status"] != "success"
         assert records[cid]["error"] == default[cid]["error"]
+
+
+def test_cancel_mid_job_leaves_the_image_as_it_was_and_stops_the_job(gimp_run):
+    """GIMP's Cancel kills the call's plug-in process; the connection closes, the worker cancels the job
+    (its log says so) and goes on serving: the next call is answered by the same worker."""
+    import time
+    records, out, log = gimp_run
+    rec = records["cancelled"]
+    assert rec["status"] != "success", rec
+    assert len(rec["layers_after"]) == len(rec["layers_before"])
+    assert np.array_equal(_load(out, rec, "source_after"), _load(out, rec, "before"))
+    assert records["after_the_cancel"]["status"] == "success", records["after_the_cancel"]
+    deadline = time.monotonic() + 30
+    while "stylize cancelled after" not in harness.worker_log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "stylize cancelled after" in harness.worker_log(), harness.worker_log()[-2000:]
 
 
 def test_a_worker_crash_mid_job_is_one_message_and_the_image_is_unchanged(gimp_run):
