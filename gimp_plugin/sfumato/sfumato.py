@@ -136,7 +136,7 @@ _ui_ready = []
 def show_dialog(procedure, config):
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
-    if not _ui_ready:  # once per process: the extension serves many calls
+    if not _ui_ready:  # once per process: a resident one serves many calls
         GimpUi.init("sfumato")
         _ui_ready.append(True)
     dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
@@ -234,7 +234,7 @@ def run_frames(procedure, run_mode, image, config):
 def run(procedure, run_mode, image, drawables, config, data):
     try:
         return _run(procedure, run_mode, image, drawables, config)
-    except Exception as exc:  # noqa: BLE001 - a bug must not take the extension (and every menu entry) down
+    except Exception as exc:  # noqa: BLE001 - a bug is one message; resident, it must not end the process
         import traceback
         traceback.print_exc()
         return error(procedure, "Sfumato: unexpected error (%s: %s); please report it" % (type(exc).__name__, exc))
