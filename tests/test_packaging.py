@@ -106,7 +106,7 @@ def _imports(path: Path, modules: frozenset = frozenset()) -> set[str]:
 # package: its version and the lazy public API) loads nothing when imported, so anything may import it.
 CORE_FLOORS = [{"sfumato.__main__", "sfumato.cli"}, {"sfumato.service"}, {"sfumato.batch"},
                {"sfumato.styling", "sfumato.inpainting"}, {"sfumato.runtime"},
-               {f"sfumato.{m}" for m in ("pixels", "imageio", "png", "options", "errors", "atomic", "hooks")}]
+               {f"sfumato.{m}" for m in ("pixels", "imageio", "png", "threads", "options", "errors", "atomic", "hooks")}]
 
 
 def _floor(module: str) -> tuple[int, str]:
