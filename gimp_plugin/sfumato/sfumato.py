@@ -130,15 +130,16 @@ def read_style_file(gfile):
 
 # --- the procedures --------------------------------------------------------------------------
 
-_ui_ready = []
+_ui_ready = False
 
 
 def show_dialog(procedure, config):
+    global _ui_ready
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
     if not _ui_ready:  # once per process: a resident one serves many calls
         GimpUi.init("sfumato")
-        _ui_ready.append(True)
+        _ui_ready = True
     dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
     dialog.fill(None)
     ok = dialog.run()
