@@ -260,6 +260,37 @@ def test_a_declared_buffer_is_not_allocated_before_it_arrives(client):
     assert client.request({"op": "ping"})[0]["pid"] == pid
 
 
+def test_a_message_arriving_in_pieces_is_read_whole_and_a_cut_one_is_an_eof():
+    """recv reads a buffer in one call where it can; one that arrives in small pieces, slowly, comes
+    out the same bytes (as bytes: GEGL copies bytes directly, a bytearray item by item), and a peer
+    gone mid-buffer is an EOFError, never a short buffer."""
+    import threading
+    payload = os.urandom(3 << 20)
+    a, b = socket.socketpair()
+    frame = protocol.encode({"op": "x"}, payload, b"tail")
+
+    def dribble():
+        for i in range(0, len(frame), 700_001):
+            a.sendall(frame[i:i + 700_001])
+            time.sleep(0.02)
+
+    t = threading.Thread(target=dribble)
+    t.start()
+    header, (got, tail) = protocol.recv(b)
+    t.join()
+    assert header["op"] == "x" and type(got) is bytes and got == payload and tail == b"tail"
+    def cut_short():
+        a.sendall(protocol.encode({"op": "y"}, payload)[:-1000])
+        a.close()
+
+    t = threading.Thread(target=cut_short)
+    t.start()
+    with pytest.raises(EOFError):
+        protocol.recv(b)
+    t.join()
+    b.close()
+
+
 def test_a_silent_client_times_out_and_queued_clients_hear_they_wait(tmp_path, monkeypatch, photo):
     monkeypatch.setenv("SFUMATO_WORKER_READ_TIMEOUT", "2")  # before the worker starts: it reads it once
     client = _installed_client(tmp_path, monkeypatch)

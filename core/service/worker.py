@@ -34,7 +34,7 @@ FAINTEST_COVERAGE = 0.5 / 65535
 READ_TIMEOUT = float(os.environ.get("SFUMATO_WORKER_READ_TIMEOUT", 30))
 
 
-def _array(buf: bytearray, spec: dict, name: str = "image") -> np.ndarray:
+def _array(buf: bytes, spec: dict, name: str = "image") -> np.ndarray:
     if spec.get("encoding") == "file":  # an image file's bytes (PNG, JPEG...), as a server client may send
         from ..imageio import decode_image
         return decode_image(bytes(buf), name)
