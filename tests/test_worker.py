@@ -267,7 +267,16 @@ def test_a_message_arriving_in_pieces_is_read_whole_and_a_cut_one_is_an_eof():
     import threading
     payload = os.urandom(3 << 20)
     a, b = socket.socketpair()
-    frame = protocol.encode({"op": "x"}, payload, b"tail")
+
+    class Strips:  # what the plug-in sends: a length, then the bytes in pieces
+        def __len__(self):
+            return len(payload)
+
+        def __iter__(self):
+            return (payload[i:i + 99_999] for i in range(0, len(payload), 99_999))
+
+    frame = protocol.encode({"op": "x"}, Strips(), b"tail")
+    assert frame == protocol.encode({"op": "x"}, payload, b"tail")
 
     def dribble():
         for i in range(0, len(frame), 700_001):
@@ -279,12 +288,16 @@ def test_a_message_arriving_in_pieces_is_read_whole_and_a_cut_one_is_an_eof():
     header, (got, tail) = protocol.recv(b)
     t.join()
     assert header["op"] == "x" and type(got) is bytes and got == payload and tail == b"tail"
-    def cut_short():
-        a.sendall(protocol.encode({"op": "y"}, payload)[:-1000])
+
+    def send_then_cut_short():
+        protocol.send(a, {"op": "y"}, Strips())  # pieces through send, whole
+        a.sendall(frame[:-1000])  # and a message that stops 1,000 bytes short
         a.close()
 
-    t = threading.Thread(target=cut_short)
+    t = threading.Thread(target=send_then_cut_short)
     t.start()
+    header, (got,) = protocol.recv(b)
+    assert header["op"] == "y" and got == payload
     with pytest.raises(EOFError):
         protocol.recv(b)
     t.join()

@@ -41,12 +41,19 @@ def socket_path():
     return os.path.join(runtime_dir(), "worker.sock")
 
 
+def _pieces(buffer):
+    """A buffer is bytes-like, or an object with a length that yields its bytes in pieces: the
+    plug-in reads a layer in strips, and each strip travels while GIMP hands over the next."""
+    return (buffer,) if isinstance(buffer, (bytes, bytearray, memoryview)) else buffer
+
+
 def send(sock, header, *buffers):
     header = dict(header, buffers=[len(b) for b in buffers])
     data = json.dumps(header).encode("utf-8")
     sock.sendall(HEADER.pack(len(data)) + data)
     for b in buffers:
-        sock.sendall(b)
+        for piece in _pieces(b):
+            sock.sendall(piece)
 
 
 def _recv_exact(sock, n):
@@ -120,7 +127,7 @@ class HttpError(Exception):
 def encode(header, *buffers):
     """One message as bytes (an HTTP request body)."""
     data = json.dumps(dict(header, buffers=[len(b) for b in buffers])).encode("utf-8")
-    return b"".join([HEADER.pack(len(data)), data] + [bytes(b) for b in buffers])
+    return b"".join([HEADER.pack(len(data)), data] + [bytes(p) for b in buffers for p in _pieces(b)])
 
 
 class _Body:
@@ -164,7 +171,8 @@ def http_post(url, token, op, header, buffers=(), timeout=None, client_id=None):
     conn.endheaders()
     conn.send(HEADER.pack(len(data)) + data)
     for b in buffers:
-        conn.send(b)
+        for piece in _pieces(b):
+            conn.send(piece)
     response = conn.getresponse()
     if response.status != 200:
         error = _refusal(response)
