@@ -162,15 +162,18 @@ def _gpus(a, options) -> float:
 
 
 class StylizeFile:
-    """One file of a stylize run (picklable, for --jobs), here or on a server."""
+    """One file of a stylize run (picklable, for --jobs), here or on a server. `ready`, for a single
+    file only: waits for the session started in the background, once the photo is read."""
 
-    def __init__(self, options, remote=None):
-        self.options, self.remote = options, remote
+    def __init__(self, options, remote=None, ready=None):
+        self.options, self.remote, self.ready = options, remote, ready
 
     def __call__(self, task) -> str:
         from .styling.pipeline import stylize
         image = read_image(task.source)
         mask = read_mask(task.mask, (image.shape[1], image.shape[0])) if task.mask else None
+        if self.ready is not None:
+            self.ready()
         if self.remote is not None:
             result = self.remote.stylize(image, self.options, mask)
         else:
@@ -212,15 +215,26 @@ def cmd_stylize(a) -> int:
                              style_image=read_image(a.style_image, "style image") if a.style_image else None)
     check_options(options)
     remote = _remote(a)
+    model = None
     if options.style_image is None and remote is None:
-        parse_style(options.style)  # an unknown style stops here, before the first file
+        model, _ = parse_style(options.style)  # an unknown style stops here, before the first file
     from .batch.video import is_video
     if len(a.input) == 1 and is_video(a.input[0]):
         if remote is not None:
             raise SfumatoError("--server runs pictures; stylize a video here (without --server)")
         return _stylize_video(a, options)
     tasks, many = runner.plan(a.input, a.output, "stylized", a.format, mask=a.mask)
-    return runner.run(tasks, StylizeFile(options, remote), a.jobs, a.skip_existing, many, a.ray, _gpus(a, options))
+    # one file: its network's session (onnxruntime's import and the session, ~0.2 s) starts on a thread
+    # while the photo is read
+    single = model is not None and not many and a.jobs <= 1 and not a.ray
+    ready = _in_background(_load_session, model, options.device) if single else None
+    return runner.run(tasks, StylizeFile(options, remote, ready), a.jobs, a.skip_existing, many, a.ray,
+                      _gpus(a, options))
+
+
+def _load_session(model: str, device: str) -> None:
+    from .runtime.sessions import session
+    session(model, device)
 
 
 def _stylize_video(a, options) -> int:
