@@ -364,6 +364,10 @@ def test_thin_regions_are_filled_at_full_resolution_thick_ones_at_the_working_si
     box = np.zeros((700, 1200), bool)
     box[100:600, 200:1000] = True
     assert working_scale(box, 512) == pytest.approx(512 / 1200)
+    photo_sized = np.zeros((512, 768), bool)  # a whole 768 x 512 photo's crop: filled as it is
+    photo_sized[100:400, 200:600] = True
+    assert working_scale(photo_sized, 512) == 1.0
+    assert working_scale(np.pad(photo_sized, ((0, 0), (0, 1))), 512) == pytest.approx(512 / 769)
     long_scratch = np.zeros((100, 4000), bool)
     long_scratch[40:48] = True  # even a thin region's crop is bounded, for time and memory
     assert working_scale(long_scratch, 512) == pytest.approx(MAX_CROP_SIDE / 4000)

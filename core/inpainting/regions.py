@@ -75,12 +75,18 @@ def region_boxes(grown: np.ndarray, context: float, min_margin: int) -> list[tup
 # size, where their holes are nearer the size the network was trained on.
 THIN = 128            # px of thickness up to which a region is not shrunk for its size
 MAX_CROP_SIDE = 1536  # px: the largest crop the network runs on (its time and memory grow with the area)
+# A crop up to this side is filled as it is, whatever its holes: on 21 held-out photos at 768 px
+# (unseen masks, defaults, bench/bench_inpaint.py) filling them unshrunk instead of at 512 px raised
+# the box fill from 15.20 dB / SSIM 0.515 / perceptual 0.322 to 15.30 / 0.530 / 0.307 and the object
+# fill from 15.51 / 0.540 / 0.269 to 15.54 / 0.594 / 0.265, scratches and blobs unchanged. Larger
+# crops still shrink to the working size: at ~1280 px 768 traded box SSIM for object PSNR.
+FULL_SIZE_CROP = 768
 
 
 def working_scale(region: np.ndarray, work_size: int) -> float:
     """The scale at which a region's crop is filled (1 = full resolution)."""
     side = max(region.shape)
-    by_size = min(1.0, work_size / side)
+    by_size = 1.0 if side <= max(work_size, FULL_SIZE_CROP) else work_size / side
     if by_size == 1.0:
         return 1.0
     # the distance transform inside the region's box and a ring of 1 px: the same distances (the
