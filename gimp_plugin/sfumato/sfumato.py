@@ -253,7 +253,7 @@ def run_frames(procedure, run_mode, image, config):
         try:
             top = None
             for layer, fmt, data in zip(layers, formats, out):
-                top = write_result(image, layer, fmt, bytes(data), "new-layer", "%s \u2014 Sfumato" % layer.get_name())
+                top = write_result(image, layer, fmt, data, "new-layer", "%s \u2014 Sfumato" % layer.get_name())
         finally:
             image.undo_group_end()
         Gimp.progress_end()
@@ -297,7 +297,7 @@ def _run(procedure, run_mode, image, drawables, config):
         t1 = time.perf_counter()
         # the layer and the selection are read from GIMP strip by strip as they are sent: timed apart
         t_read += sum(b.seconds for b in buffers if isinstance(b, Strips))
-        layer = write_result(image, drawable, fmt, bytes(out[0]), config.get_property("output"),
+        layer = write_result(image, drawable, fmt, out[0], config.get_property("output"),
                              "%s \u2014 Sfumato" % label)
         Gimp.progress_end()
         flush_displays(run_mode)
