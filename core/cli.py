@@ -168,7 +168,7 @@ class StylizeFile:
     def __init__(self, options, remote=None, ready=None):
         self.options, self.remote, self.ready = options, remote, ready
 
-    def __call__(self, task) -> str:
+    def __call__(self, task, job=None) -> str:
         from .styling.pipeline import stylize
         image = read_image(task.source)
         mask = read_mask(task.mask, (image.shape[1], image.shape[0])) if task.mask else None
@@ -177,7 +177,7 @@ class StylizeFile:
         if self.remote is not None:
             result = self.remote.stylize(image, self.options, mask)
         else:
-            result = stylize(image, self.options, mask=mask)
+            result = stylize(image, self.options, mask=mask, job=job)
         del image, mask  # large images: free the input before the encoder makes its own copy
         write_image(task.output, result)
         return f"{result.shape[1]}x{result.shape[0]}"
@@ -191,7 +191,7 @@ class InpaintFile:
     def __init__(self, options, remote=None, ready=None):
         self.options, self.remote, self.ready = options, remote, ready
 
-    def __call__(self, task) -> str:
+    def __call__(self, task, job=None) -> str:
         image = read_image(task.source)
         if not task.mask.exists():
             raise SfumatoError(f"no mask for it (looked for {task.mask})")
@@ -202,7 +202,7 @@ class InpaintFile:
             write_image(task.output, self.remote.inpaint(image, mask, self.options))
         else:
             from .inpainting.pipeline import inpaint
-            write_image(task.output, inpaint(image, mask, self.options))
+            write_image(task.output, inpaint(image, mask, self.options, job))
         return f"{image.shape[1]}x{image.shape[0]}"
 
 
@@ -224,12 +224,13 @@ def cmd_stylize(a) -> int:
             raise SfumatoError("--server runs pictures; stylize a video here (without --server)")
         return _stylize_video(a, options)
     tasks, many = runner.plan(a.input, a.output, "stylized", a.format, mask=a.mask)
+    in_flight = runner.files_in_flight(many and remote is None and not a.ray, a.jobs)
     # one file: its network's session (onnxruntime's import and the session, ~0.2 s) starts on a thread
     # while the photo is read
     single = model is not None and not many and a.jobs <= 1 and not a.ray
     ready = _in_background(_load_session, model, options.device) if single else None
     return runner.run(tasks, StylizeFile(options, remote, ready), a.jobs, a.skip_existing, many, a.ray,
-                      _gpus(a, options))
+                      _gpus(a, options), in_flight)
 
 
 def _load_session(model: str, device: str) -> None:
@@ -267,15 +268,16 @@ def cmd_inpaint(a) -> int:
                              detail=a.detail, device=a.device)
     check_inpaint_options(options)
     remote = _remote(a)
-    # the model loads (its imports and session: ~0.4 s) on a thread while the files are listed and,
-    # for a single file, read; an unknown or broken model stops the run before the first file is written
-    loading = None if remote else _in_background(_load_inpaint_model, options.model, options.device)
     tasks, many = runner.plan(a.input, a.output, "filled", a.format, mask=a.mask, mask_dir=a.mask_dir)
+    in_flight = runner.files_in_flight(many and remote is None and not a.ray, a.jobs)  # before the session starts
+    # the model loads (its imports and session: ~0.4 s) on a thread while, for a single file, the photo
+    # is read; an unknown or broken model stops the run before the first file is written
+    loading = None if remote else _in_background(_load_inpaint_model, options.model, options.device)
     if loading and (many or a.jobs > 1 or a.ray):  # a batch: every file (and worker) needs a good model
         loading()
         loading = None  # (and InpaintFile must stay picklable for the workers)
     return runner.run(tasks, InpaintFile(options, remote, loading), a.jobs, a.skip_existing, many, a.ray,
-                      _gpus(a, options))
+                      _gpus(a, options), in_flight)
 
 
 def _load_inpaint_model(name: str, device: str) -> None:

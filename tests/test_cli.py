@@ -1,3 +1,7 @@
+import os
+from pathlib import Path
+from unittest import mock
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -231,6 +235,108 @@ def test_skip_existing_resumes_and_jobs_give_the_same_pixels(tmp_path, folder):
     r = run_cli("stylize", folder, "-o", parallel, "--style", "3", "--jobs", "2")
     assert r.returncode == 0, r.stderr
     assert np.array_equal(np.asarray(Image.open(parallel / "b.png")), np.asarray(Image.open(out / "b.png")))
+
+
+def test_a_batch_works_on_two_files_at_once_and_reports_them_in_order():
+    """runner._threaded: two files at a time, results (and each file's error) in the tasks' order."""
+    import threading
+    import time
+
+    from sfumato.batch import runner
+    from sfumato.errors import SfumatoError
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def process(task, job):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05 if task.source.name != "0" else 0.2)  # the first file is the slowest
+        with lock:
+            running[0] -= 1
+        if task.source.name == "3":
+            raise SfumatoError("cannot read it")
+        return "ok"
+
+    with mock.patch.dict(os.environ):  # a local batch without --jobs: two files, each on half the cores
+        os.environ.pop("SFUMATO_THREADS", None)
+        assert runner.files_in_flight(True, jobs=1) == min(2, os.cpu_count())
+        assert os.environ["SFUMATO_THREADS"] == str(os.cpu_count() // min(2, os.cpu_count()))
+        assert runner.files_in_flight(True, jobs=2) == 1 and runner.files_in_flight(False, jobs=1) == 1
+    todo = [runner.Task(Path(str(i)), Path(f"{i}.png")) for i in range(7)]
+    results = list(runner._results(todo, process, jobs=1, in_flight=2))
+    assert [t.source.name for t, _ in results] == [str(i) for i in range(7)]
+    assert [e for _, e in results] == [None, None, None, "cannot read it", None, None, None]
+    assert most[0] == 2
+
+
+def test_an_interrupted_batch_cancels_the_files_in_progress_and_starts_no_more():
+    """What runner.run does on Ctrl-C: it closes the results, and the files in progress stop (their
+    jobs cancelled, as onnxruntime's terminate does to a running network) and queued ones never start."""
+    import signal
+    import threading
+    import time
+
+    from sfumato.batch import runner
+    started, cancelled = [], []
+
+    def process(task, job):
+        started.append(task.source.name)
+        if task.source.name == "0":
+            return "ok"
+        deadline = time.monotonic() + 30  # a long network call
+        while time.monotonic() < deadline:
+            try:
+                job.progress(0.5)
+            except Exception:
+                cancelled.append(task.source.name)
+                raise
+            time.sleep(0.01)
+        return "ok"
+
+    todo = [runner.Task(Path(str(i)), Path(f"{i}.png")) for i in range(8)]
+    found = runner._results(todo, process, jobs=1, in_flight=2)
+    assert next(found)[0].source.name == "0"
+    time.sleep(0.3)  # files 1 and 2 running, 3 queued
+    t0 = time.monotonic()
+    found.close()
+    assert time.monotonic() - t0 < 5
+    assert sorted(started) == ["0", "1", "2"] and sorted(cancelled) == ["1", "2"]
+
+    # Ctrl-C while the batch waits for its oldest file: that file is cancelled too
+    started.clear(), cancelled.clear()
+    found = runner._results(todo[1:], process, jobs=1, in_flight=2)
+    threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        next(found)
+    assert sorted(started) == ["1", "2"] and sorted(cancelled) == ["1", "2"]
+
+
+def test_ctrl_c_in_a_batch_leaves_complete_files_and_skip_existing_finishes_it(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    photo = Image.open(SAMPLES / "coffee.jpg").convert("RGB").resize((1600, 1200))
+    for i in range(10):
+        photo.rotate(i * 3).save(src / f"p{i}.jpg", quality=90)
+    proc = subprocess.Popen([sys.executable, "-m", "sfumato", "stylize", str(src), "-o", str(out), "--style", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.exists() and list(out.glob("*.png"))) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    done = sorted(p.name for p in out.glob("*.png"))
+    assert proc.returncode == 130 and "interrupted" in err, err
+    assert 1 <= len(done) < 10  # stopped part-way
+    assert not [p.name for p in out.iterdir() if p.name not in done]  # no temporary file left
+    r = run_cli("stylize", src, "-o", out, "--style", "3", "--skip-existing")
+    assert r.returncode == 0 and f"{10 - len(done)} written, {len(done)} skipped" in r.stdout, r.stdout + r.stderr
+    single = tmp_path / "single.png"  # a file finished before the interrupt is complete and right
+    assert run_cli("stylize", src / done[0].replace(".png", ".jpg"), "--style", "3", "-o", single).returncode == 0
+    assert np.array_equal(np.asarray(Image.open(single)), np.asarray(Image.open(out / done[0])))
 
 
 def test_inpaint_pairs_each_photo_with_its_mask_by_name(tmp_path, folder):
