@@ -142,7 +142,7 @@ def _attempt(process: Callable[..., str], task: Task, job=None) -> tuple[Task, s
     except SfumatoError as exc:
         return task, str(exc)
     except MemoryError:
-        return task, "not enough memory for this image; try --jobs 1 or a smaller image"
+        return task, "not enough memory for this image; run it on its own (a batch works on two files at once), or make it smaller"
 
 
 # Files one process works on at once in a batch: two, each network on half the cores, was 1.27x the
