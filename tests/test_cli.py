@@ -259,8 +259,9 @@ def test_a_batch_works_on_two_files_at_once_and_reports_them_in_order():
 
     with mock.patch.dict(os.environ):  # a local batch without --jobs: two files, each on half the cores
         os.environ.pop("SFUMATO_THREADS", None)
-        assert runner.files_in_flight(True, jobs=1) == min(2, os.cpu_count())
-        assert os.environ["SFUMATO_THREADS"] == str(os.cpu_count() // min(2, os.cpu_count()))
+        if os.cpu_count() >= 2:
+            assert runner.files_in_flight(True, jobs=1) == 2
+            assert os.environ["SFUMATO_THREADS"] == str(os.cpu_count() // 2)
         assert runner.files_in_flight(True, jobs=2) == 1 and runner.files_in_flight(False, jobs=1) == 1
     todo = [runner.Task(Path(str(i)), Path(f"{i}.png")) for i in range(7)]
     results = list(runner._results(todo, process, jobs=1, in_flight=2))
