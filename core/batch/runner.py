@@ -89,8 +89,8 @@ def run(tasks: list[Task], process: Callable[..., str], jobs: int = 1, skip_exis
         batch: bool = True, ray: str | None = None, gpus_per_job: float = 0.0, in_flight: int = 1) -> int:
     """Process every task; returns the exit code (0 all written, 1 some failed). `ray`: run on Ray Data,
     "local" for a Ray started here or a cluster address (core/batch/ray_batch.py), with `jobs` actors.
-    `in_flight`: files this process works on at once (files_in_flight); `process(task, job)` then
-    receives each file's Job, through which an interrupted batch cancels the files in progress."""
+    `process(task, job)` runs one file; `in_flight`: files this process works on at once
+    (files_in_flight), each with a Job through which an interrupted batch cancels the files in progress."""
     todo = [t for t in tasks if not (skip_existing and t.output.exists())]
     skipped = len(tasks) - len(todo)
     if batch and todo and todo[0].output.parent != todo[0].source.parent:
@@ -134,10 +134,7 @@ def run(tasks: list[Task], process: Callable[..., str], jobs: int = 1, skip_exis
 
 def _attempt(process: Callable[..., str], task: Task, job=None) -> tuple[Task, str | None]:
     try:
-        if job is None:
-            process(task)
-        else:
-            process(task, job)
+        process(task, job)  # job None: a default one nobody watches (--jobs workers, Ray actors)
         return task, None
     except SfumatoError as exc:
         return task, str(exc)
