@@ -135,13 +135,13 @@ def optimized_graph_path(model: ModelInfo, provider: str) -> Path:
     import platform
 
     import onnxruntime
-    machine = hashlib.sha256(f"{platform.machine()} {_cpu_flags()}".encode()).hexdigest()[:12]
+    machine = hashlib.sha256(f"{platform.machine()} {cpu_flags()}".encode()).hexdigest()[:12]
     key = f"{model.entry['sha256'][:16]}-ort{onnxruntime.__version__}-{provider}-{machine}"
     return user_dir() / "cache" / "graphs" / f"{model.name}-{key}.onnx"
 
 
 @lru_cache(maxsize=1)
-def _cpu_flags() -> str:
+def cpu_flags() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             return next((line for line in f if line.startswith("flags")), "")
