@@ -141,11 +141,12 @@ def stylize_video(src: Path, dst: Path, options: StylizeOptions, smoothing: floa
 def encoder_options(codec: str) -> dict[str, str]:
     """crf 18, visually lossless: the style, not the encoder, should change the look. On a processor
     with AVX-512, x264 is held to its AVX2 code: its AVX-512 paths encoded the same frames to
-    different bits from run to run whenever other threads had been working in the process
+    different bits from run to run whenever other work had run in the process between frames
     (onnxruntime, BLAS; measured on a 2-core Xeon, PyAV 18.1), so a clip did not come out the same
     twice; the AVX2 paths are exact, and as fast here (1080p: 57-71 ms a frame either way)."""
     options = {"crf": "18"}
-    if codec == "libx264" and "avx512bw" in cpu_flags().split():  # such a processor has all that AVX2 names
+    # a processor with AVX-512BW has all of x264's "avx2" set (AVX2, FMA3, BMI1/2, LZCNT)
+    if codec == "libx264" and "avx512bw" in cpu_flags().split():
         options["x264-params"] = "asm=avx2"
     return options
 

@@ -187,7 +187,7 @@ def _fixed_size(model: ModelInfo) -> bool:
     at run time: planning the reuse of the style network's 891 nodes took 60-110 ms of its 150 ms
     session start and saved nothing, and the memory pattern recorded after a run (one block per input
     size, which a folder of photos of different sizes rarely repeats) raised peak RSS by a half
-    (2048 px stylize 1.20 -> 1.86 GB, a 768 px inpaint crop 0.30 -> 0.44 GB) and slowed the second
+    (2048 px stylize 1.07 -> 1.87 GB, a 768 px inpaint crop 0.30 -> 0.44 GB) and slowed the second
     run that allocates it; output bits and warm speed are the same either way."""
     return any(isinstance(d, int) for d in model.entry.get("input_size") or ())
 
