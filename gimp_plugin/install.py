@@ -1,7 +1,8 @@
 """`sfumato gimp install | uninstall | status`: put the plug-in where GIMP 3 looks for it.
 
-The plug-in folder gets sfumato.py (executable), its client, a copy of core/service/protocol.py and
-sfumato-config.json naming this environment's Python, so the plug-in can start the worker here.
+The plug-in folder gets sfumato.py (executable: the file GIMP starts), sfumato_plugin.py (the plug-in
+it imports), its client, a copy of core/service/protocol.py and sfumato-config.json naming this
+environment's Python, so the plug-in can start the worker here.
 """
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def install(gimp_dir: Path | None = None, idle_timeout: int = 600, server: str |
     for profile in _targets(gimp_dir):
         dest = profile / "plug-ins" / "sfumato"
         dest.mkdir(parents=True, exist_ok=True)
-        for name in ("sfumato.py", "sfumato_client.py"):
+        for name in ("sfumato.py", "sfumato_plugin.py", "sfumato_client.py"):
             shutil.copyfile(PLUGIN_SRC / name, dest / name)
         shutil.copyfile(PROTOCOL_SRC, dest / "sfumato_protocol.py")
         (dest / "sfumato.py").chmod(0o755)  # GIMP skips plug-ins without the run bit

@@ -24,7 +24,8 @@ def test_the_wheel_has_one_top_level_name_and_everything_it_needs(wheel):
     for needed in ("sfumato/cli.py", "sfumato/service/protocol.py", "sfumato/models/manifest.json", "sfumato/models/NOTICE",
                    "sfumato/models/styles.onnx", "sfumato/models/sfumato-inpaint.onnx", "sfumato/samples/coffee.jpg",
                    "sfumato/export/__main__.py", "sfumato/export/nets/__init__.py",
-                   "sfumato/gimp_plugin/install.py", "sfumato/gimp_plugin/sfumato/sfumato.py"):
+                   "sfumato/gimp_plugin/install.py", "sfumato/gimp_plugin/sfumato/sfumato.py",
+                   "sfumato/gimp_plugin/sfumato/sfumato_plugin.py"):
         assert needed in names, needed
     assert not [n for n in names if n.endswith(".pt")]  # training checkpoints stay in the source tree
 
@@ -48,7 +49,7 @@ def test_a_non_editable_install_runs_without_the_source_tree(wheel, tmp_path):
     r = run("-m", "sfumato", "gimp", "install", "--gimp-dir", gimp)
     assert r.returncode == 0, r.stderr
     plugin = gimp / "plug-ins" / "sfumato"
-    assert {"sfumato.py", "sfumato_client.py", "sfumato_protocol.py", "sfumato-config.json"} <= {p.name for p in plugin.iterdir()}
+    assert {"sfumato.py", "sfumato_plugin.py", "sfumato_client.py", "sfumato_protocol.py", "sfumato-config.json"} <= {p.name for p in plugin.iterdir()}
     # the worker, started with the installed plug-in's own command and folder (its folder holds a
     # sfumato.py that must not shadow the package), here with the non-editable install on PYTHONPATH
     sys.path.insert(0, str(plugin))

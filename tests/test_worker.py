@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -123,6 +124,41 @@ def test_runtime_dir_open_to_others_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
     with pytest.raises(protocol.ProtocolError, match="private"):
         protocol.socket_path()
+
+
+LAUNCHER_CHECK = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("launcher", sys.argv[1])
+launcher = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(launcher)
+launcher.defer_asyncio()
+import asyncio
+heavy = "asyncio.base_events"
+# what PyGObject takes at import, without asyncio's heavy modules
+assert asyncio.InvalidStateError is sys.modules["asyncio.exceptions"].InvalidStateError
+got_loop = asyncio._get_running_loop
+assert heavy not in sys.modules and "ssl" not in sys.modules, sorted(sys.modules)
+FIRST_USE  # loads asyncio
+assert heavy in sys.modules
+# the real asyncio now, in the same module object, with the same classes
+assert sys.modules["asyncio"] is asyncio and asyncio.get_event_loop is asyncio.events.get_event_loop
+assert asyncio.InvalidStateError is asyncio.exceptions.InvalidStateError
+async def answer():
+    await asyncio.sleep(0)
+    return 42
+assert asyncio.run(answer()) == 42
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("first_use", ["assert got_loop() is None", "asyncio.Queue", "from asyncio import Lock"])
+def test_the_plugin_launcher_defers_asyncio_until_it_is_used(first_use):
+    """sfumato.py keeps asyncio (imported by PyGObject, unused by the plug-in) out of each call's
+    start, and whatever touches it later gets the whole, real module."""
+    from sfumato.gimp_plugin.install import PLUGIN_SRC
+    r = subprocess.run([sys.executable, "-c", LAUNCHER_CHECK.replace("FIRST_USE", first_use),
+                        str(PLUGIN_SRC / "sfumato.py")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
 
 
 def test_gimp_install_status_uninstall(tmp_path):
