@@ -57,7 +57,8 @@ class Strips:
     Read once; the GEGL buffer is let go after the last strip, so its tiles' memory is free for the
     result's."""
 
-    ROWS = 64  # GIMP's tile height in its core; libgimp's buffers here have 128-row tiles, so every other strip is cached
+    # GIMP's tile height in its core; libgimp's buffers here have 128-row tiles: every other strip is cached
+    ROWS = 64
 
     def __init__(self, buffer, x, y, w, h, fmt, dtype, channels):
         self.buffer, self.x, self.y, self.w, self.h, self.fmt = buffer, x, y, w, h, fmt
