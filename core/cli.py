@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "instead of a local worker")
     gp.add_argument("--token-file", type=Path, help="install --server: the server's token")
     gp.add_argument("--resident", action="store_true",
-                    help="install: GIMP starts the plug-in once, at launch, and runs every call in it (~100 ms "
+                    help="install: GIMP starts the plug-in once, at launch, and runs every call in it (~80 ms "
                          "faster per call; GIMP's Cancel then ends it until Filters > Sfumato > Start Resident "
                          "Sfumato or GIMP's next start)")
     return p

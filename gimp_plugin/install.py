@@ -117,7 +117,7 @@ def worker_status() -> str:
     return f"running, pid {msg['pid']}, socket {protocol.socket_path()}"
 
 
-RESIDENT_NOTE = ("resident: GIMP starts Sfumato once, at launch, and every call runs in that process (~100 ms "
+RESIDENT_NOTE = ("resident: GIMP starts Sfumato once, at launch, and every call runs in that process (~80 ms "
                  "less per call); GIMP's Cancel ends that process, and with it Filters > Sfumato until you choose "
                  "Filters > Sfumato > Start Resident Sfumato or restart GIMP")
 

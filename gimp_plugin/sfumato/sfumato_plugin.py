@@ -436,7 +436,7 @@ def resident():
 class Sfumato(Gimp.PlugIn):
     """By default each call is a process of its own, which GIMP's Cancel ends harmlessly. Resident
     (`sfumato gimp install --resident`), GIMP starts one process at launch and every call is a
-    message to it: no Python start, GObject introspection and GIMP typelibs per call (~100 ms of a
+    message to it: no Python start, GObject introspection and GIMP typelibs per call (~80 ms of a
     call, bench/bench_gimp.py). GIMP's Cancel kills the whole process of a plug-in
     (app/plug-in/gimpplugin-progress.c), which then takes Filters > Sfumato with it until START or
     GIMP's next start: that is why it is not the default."""
