@@ -230,12 +230,24 @@ def _png_ready(arr: np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
+# Output formats told apart without Pillow's full plugin registry: Image.registered_extensions() imports
+# every plugin Pillow has, 67 ms the first time in a process, more than writing a 1024 px PNG takes
+FAST_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def _format_for(suffix: str) -> str | None:
+    fmt = FAST_FORMATS.get(suffix)
+    if fmt == "JPEG":
+        Image.preinit()  # the few common plugins, JPEG's among them (PNG is written by png.py)
+    return fmt or Image.registered_extensions().get(suffix)
+
+
 def write_image(path: str | os.PathLike, arr: np.ndarray) -> Path:
     """H x W x {1,2,3,4} uint8 or uint16 array -> file, via a temporary name in the same folder.
     Every failure, before or during the write, is one SfumatoError; the temporary file is removed
     and an existing file at `path` is left as it was."""
     path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
+    fmt = _format_for(path.suffix.lower())
     if path.is_dir():
         raise SfumatoError(f"output {path} is a folder; give a file name, e.g. {path / 'out.png'}")
     if fmt is None:
