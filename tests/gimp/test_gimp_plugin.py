@@ -310,6 +310,37 @@ def test_by_default_each_call_is_a_plug_in_process_of_its_own(gimp_run):
     assert len(pids) >= 12 and len(set(pids)) == len(pids), pids
 
 
+GI_WITHOUT_ASYNCIO = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("launcher", sys.argv[1])
+launcher = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(launcher)
+launcher.defer_asyncio()
+import gi
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, GLib, GObject
+assert "asyncio.base_events" not in sys.modules and "ssl" not in sys.modules, "gi loaded asyncio"
+import asyncio
+async def answer():
+    return 42
+assert asyncio.run(answer()) == 42
+print("ok")
+"""
+
+
+def test_gimps_own_python_loads_gi_without_asyncio_through_the_launcher():
+    """What sfumato.py saves on every call, in GIMP's own Python and PyGObject: gi and GIMP's typelibs
+    load without asyncio's heavy modules, and asyncio still works when something uses it."""
+    import subprocess
+    harness.require()
+    from sfumato.gimp_plugin.install import PLUGIN_SRC
+    launcher = PLUGIN_SRC / "sfumato.py"
+    r = subprocess.run([str(harness.TOOLS / "gimp3-run.sh"), "--bind", str(launcher.parent), "--", "python3", "-c",
+                        GI_WITHOUT_ASYNCIO, str(launcher)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout + r.stderr
+
+
 RESIDENT_CASES = [dict(c, image=PHOTO) for c in CASES if c["id"] in ("stylize_new", "with_file_inplace", "fill_new",
                                                                        "frames", "unknown_style", "fill_empty")]
 RESIDENT_CASES += [{"id": "start_again", "call": "sfumato-start-resident"},
