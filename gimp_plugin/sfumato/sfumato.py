@@ -20,8 +20,7 @@ def defer_asyncio():
     that same module object, so a later user of asyncio gets the real one, with the same classes."""
     if "asyncio" in sys.modules:
         return
-    import importlib
-    import importlib.util
+    import importlib.util  # binds importlib too
     spec = importlib.util.find_spec("asyncio")
     if spec is None or spec.submodule_search_locations is None:
         return  # let gi's own import say what is wrong
