@@ -225,7 +225,7 @@ def cmd_stylize(a) -> int:
         return _stylize_video(a, options)
     tasks, many = runner.plan(a.input, a.output, "stylized", a.format, mask=a.mask)
     in_flight = runner.files_in_flight(many and remote is None and not a.ray, a.jobs)
-    # one file: its network's session (onnxruntime's import and the session, ~0.2 s) starts on a thread
+    # one file: its network's session (onnxruntime's import and the session, ~0.05 s) starts on a thread
     # while the photo is read
     single = model is not None and not many and a.jobs <= 1 and not a.ray
     ready = _in_background(_load_session, model, options.device) if single else None

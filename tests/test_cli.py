@@ -432,6 +432,25 @@ def test_help_and_the_style_list_load_neither_numpy_nor_onnxruntime(argv):
     assert r.stdout.splitlines()[-1] == "[]", r.stdout[-300:]
 
 
+def test_onnxruntime_is_imported_after_numpy_has_finished_importing():
+    """The single-file command loads its session on a thread. onnxruntime's C module imports numpy's core
+    from C; met with another thread's half-done `import numpy`, that failed in 9 of 60 runs (ImportError:
+    partially initialized module). sessions._ort() imports numpy first, as Python does, which waits."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "class Watch:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'onnxruntime':\n"
+            "            print('numpy imported:', 'numpy' in sys.modules)\n"
+            "sys.meta_path.insert(0, Watch())\n"
+            "from sfumato.runtime import sessions\n"
+            "sessions._ort()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["numpy imported: True"], r.stdout
+
+
 def test_a_closed_pipe_is_not_a_traceback():
     """`sfumato styles | head -1`: the reader goes away; the list stops quietly, exit 0."""
     import os

@@ -27,6 +27,9 @@ def precision() -> str:
 # --- providers ---------------------------------------------------------------------------------
 
 def _ort():
+    # numpy first, as Python imports it: onnxruntime's C module imports numpy's core from C, which can
+    # meet another thread's half-done `import numpy` (ImportError: partially initialized module)
+    import numpy  # noqa: F401
     import onnxruntime as ort
     ort.set_default_logger_severity(3)  # a failed CUDA load is reported by us, not as a log flood
     return ort
