@@ -5,12 +5,19 @@ BIN    := $(VENV)/bin
 
 GIMP3_TOOLS ?= ../shared/tools/gimp3
 
+# With an NVIDIA driver loaded (the paths sfumato's runtime checks), setup also installs the cuda extra:
+# the CUDA runtime and cuDNN as pip wheels (~2.1 GB installed), so `--device auto` runs on the GPU after the two
+# commands. `make setup CUDA=` leaves it out, `make setup CUDA=1` puts it in.
+comma  := ,
+CUDA   ?= $(if $(wildcard /proc/driver/nvidia/version /usr/lib/wsl/lib/libcuda.so.1),1)
+EXTRAS := export,test,serve,ray$(if $(CUDA),$(comma)cuda)
+
 .PHONY: setup demo test bench gimp-env clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[export,test,serve,ray]"
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
 	@# bytecode now, as pip compiles a package it installs: the editable install leaves it to the first
 	@# import, and PYTHONDONTWRITEBYTECODE turns that off (every command then compiles ~20 ms of modules)
 	$(BIN)/python -m compileall -q core > /dev/null

@@ -160,3 +160,19 @@ def test_no_import_circles():
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
+
+
+def test_setup_adds_the_cuda_extra_exactly_where_an_nvidia_driver_is_loaded():
+    """A GPU box runs on the GPU after the README's two commands: `make` installs the cuda extra where
+    an NVIDIA driver is loaded (the paths the runtime checks), and CUDA= / CUDA=1 decide instead."""
+    from sfumato.runtime.sessions import nvidia_driver_present
+    env = {k: v for k, v in os.environ.items() if k != "CUDA"}
+
+    def pip_line(*overrides):
+        r = subprocess.run(["make", "-n", "-B", ".venv/bin/.installed", *overrides], cwd=ROOT, env=env,
+                           capture_output=True, text=True, check=True)
+        return next(line for line in r.stdout.splitlines() if "pip install --quiet -e" in line)
+
+    assert pip_line("CUDA=1").endswith('-e ".[export,test,serve,ray,cuda]"')
+    assert pip_line("CUDA=").endswith('-e ".[export,test,serve,ray]"')
+    assert pip_line() == pip_line("CUDA=1" if nvidia_driver_present() else "CUDA=")
