@@ -7,10 +7,10 @@ GIMP3_TOOLS ?= ../shared/tools/gimp3
 
 # With an NVIDIA driver loaded (the paths sfumato's runtime checks), setup also installs the cuda extra:
 # the CUDA runtime and cuDNN as pip wheels (~2.1 GB installed), so `--device auto` runs on the GPU after the two
-# commands. `make setup CUDA=` leaves it out, `make setup CUDA=1` puts it in.
+# commands. `make setup CUDA=0` (or CUDA=) leaves it out, `make setup CUDA=1` puts it in.
 comma  := ,
 CUDA   ?= $(if $(wildcard /proc/driver/nvidia/version /usr/lib/wsl/lib/libcuda.so.1),1)
-EXTRAS := export,test,serve,ray$(if $(CUDA),$(comma)cuda)
+EXTRAS := export,test,serve,ray$(if $(filter-out 0 no false,$(CUDA)),$(comma)cuda)
 
 .PHONY: setup demo test bench gimp-env clean
 
