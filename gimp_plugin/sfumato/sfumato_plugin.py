@@ -1,5 +1,5 @@
-"""Sfumato for GIMP 3: Filters > Sfumato > Fill Selection... / Stylize... / Stylize with Layer or Image... /
-Stylize Layers as Frames...
+"""Sfumato for GIMP 3: Filters > Sfumato > Remove Object / Fill Selection... / Stylize... / Stylize Like an
+Image... / Stylize Animation Frames...
 
 GIMP's Python cannot import onnxruntime, so this plug-in reads the active layer and the selection,
 hands the pixels to the Sfumato worker (a long-lived process in the project's own environment,
@@ -337,13 +337,13 @@ def schema(operation):
 
 def add_schema_arguments(procedure, operation, flags):
     for o in schema(operation):
-        doc = o["help"][:1].upper() + o["help"][1:]
+        label, doc = GIMP_TEXT.get(o["gimp"], (o["label"], o["help"][:1].upper() + o["help"][1:]))
         if o["type"] == "bool":
-            procedure.add_boolean_argument(o["gimp"], o["label"], doc, o["default"], flags)
+            procedure.add_boolean_argument(o["gimp"], label, doc, o["default"], flags)
         elif o["type"] == "int":
-            procedure.add_int_argument(o["gimp"], o["label"], doc, o["min"], o["max"], o["default"], flags)
+            procedure.add_int_argument(o["gimp"], label, doc, o["min"], o["max"], o["default"], flags)
         else:
-            procedure.add_double_argument(o["gimp"], o["label"], doc, o["min"], o["max"], o["default"], flags)
+            procedure.add_double_argument(o["gimp"], label, doc, o["min"], o["max"], o["default"], flags)
 
 
 def schema_values(config, operation):
@@ -351,16 +351,17 @@ def schema_values(config, operation):
     return {o["name"]: config.get_property(o["gimp"]) for o in schema(operation)}
 
 
-def config_choice(key, fallback):
-    """A Gimp.Choice of the names the installer recorded (styles, inpainting models)."""
+def config_choice(key, fallback, preferred=()):
+    """A Gimp.Choice of the names the installer recorded (styles, inpainting models), sorted by label;
+    the default is the first of `preferred` that is installed, else the installer's first name."""
     choice = Gimp.Choice.new()
     try:
         names = client.load_config().get(key) or [fallback]
     except client.WorkerError:
         names = [fallback]
-    for i, item in enumerate(names):
+    for i, item in sorted(enumerate(names), key=lambda p: p[1]):
         choice.add(item, i, item.replace("-", " ").capitalize(), "")
-    return choice, names[0]
+    return choice, next((p for p in preferred if p in names), names[0])
 
 
 def output_choice():
@@ -370,35 +371,62 @@ def output_choice():
     return choice
 
 
+# GIMP's dialog labels and tooltips for the schema's options (core/options.py): plain words with the
+# range, mnemonics clear of the dialog's own buttons (_OK, _Cancel, _Reset, _Help; Save Settings and
+# Load Saved Settings take S and L)
+GIMP_TEXT = {
+    "strength": ("Style stre_ngth", "How much of the style to apply: 0 keeps the original, 1 is the full style "
+                 "(0 to 1)."),
+    "preserve-colors": ("_Keep original colours", "Paint the strokes in the picture's own colours instead of "
+                        "the style's."),
+    "texture-scale": ("Brush stroke si_ze", "Size of the brush strokes and texture: 1 as the style was made, "
+                      "2 twice as big, 0.5 half as big (0.25 to 8)."),
+    "grow": ("_Grow selection (px)", "Enlarge the area to fill by up to this many pixels, to cover a halo a "
+             "tight selection leaves around the object (0 to 200 px; thin areas grow less)."),
+    "feather": ("_Feather edge (px)", "Width of the soft edge where the fill meets the picture, inside the "
+                "grown area (0 to 200 px; no effect when Grow is 0)."),
+    "detail": ("Texture _detail", "For large areas: add texture copied from the surroundings over the smooth "
+               "fill (0 = smooth fill only, 1 = full texture)."),
+}
+
+MENU = "<Image>/Filters/Sfumato"
+LABELS = {FILL: "_Remove Object / Fill Selection...", STYLIZE: "_Stylize...",
+          STYLIZE_WITH: "Stylize Like an _Image...", FRAMES: "Stylize Animation _Frames..."}
+
+
+def add_menu(procedure, label):
+    """Label first: GIMP drops a menu path added before the label (a CRITICAL, and no menu entry)."""
+    procedure.set_menu_label(label)
+    procedure.add_menu_path(MENU)
+
+
 def make_procedure(plugin, name, proc_type):
     """One of the menu procedures: a plug-in procedure (a process per call) or, resident, a temporary
     procedure of the running resident process."""
     procedure = Gimp.ImageProcedure.new(plugin, name, proc_type, run, None)
     procedure.set_image_types("RGB*, GRAY*")
     procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
-    procedure.add_menu_path("<Image>/Filters/Sfumato")
+    add_menu(procedure, LABELS[name])
     procedure.set_attribution("Sfumato", "Sfumato", "2026")
     flags = GObject.ParamFlags.READWRITE
     if name == FILL:
-        procedure.set_menu_label("_Fill Selection...")
-        procedure.set_documentation("Fill the selection with plausible content",
-                                    "Removes what is selected (an object, a scratch) and fills it from its "
-                                    "surroundings.", name)
+        procedure.set_documentation("Remove what is selected and fill the hole from its surroundings",
+                                    "Removes what is selected (an object, a scratch, a blemish) and fills the "
+                                    "area with content made up from the picture around it.", name)
         choice, default = config_choice("inpaint_models", "sfumato-inpaint")
-        procedure.add_choice_argument("model", "_Model", "Inpainting model", choice, default, flags)
+        procedure.add_choice_argument("model", "_Model", "The fill model", choice, default, flags)
         add_schema_arguments(procedure, "inpaint", flags)
-        procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer",
+        procedure.add_choice_argument("output", "_Put result", "Where the result goes: a new layer above this "
+                                      "one, or into this layer (undo with Ctrl+Z)", output_choice(), "new-layer",
                                       flags)
         procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result", False,
                                           flags)
         return procedure
     if name in (STYLIZE, FRAMES):
         if name == STYLIZE:
-            procedure.set_menu_label("_Stylize...")
-            procedure.set_documentation("Repaint the layer in a built-in style",
+            procedure.set_documentation("Repaint the layer in a built-in painting style",
                                         "Stylizes the selection (soft edges honoured) or the whole layer.", name)
         else:
-            procedure.set_menu_label("Stylize Layers as _Frames...")
             procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
                                            | Gimp.ProcedureSensitivityMask.DRAWABLES
                                            | Gimp.ProcedureSensitivityMask.NO_DRAWABLES)
@@ -406,20 +434,23 @@ def make_procedure(plugin, name, proc_type):
                                         "Each layer is a frame: all are stylized with the same normalisation "
                                         "statistics (no flicker), each into a new layer above it, as one undo "
                                         "step.", name)
-        choice, default = config_choice("styles", "starry-blue")
-        procedure.add_choice_argument("style", "_Style", "Built-in style", choice, default, flags)
+        choice, default = config_choice("styles", "starry-blue", ("starry-night", "starry-blue"))
+        procedure.add_choice_argument("style", "St_yle", "The painting style", choice, default, flags)
         procedure.add_string_argument("blend", "_Blend (optional)",
-                                      "Several styles, e.g. starry-blue:0.7,crimson:0.3 (overrides Style)", "", flags)
+                                      "Mix several styles by weight, e.g. starry-blue:0.7,crimson:0.3 (names as "
+                                      "in the Style list, lower case with dashes); when set it replaces Style",
+                                      "", flags)
     else:
-        procedure.set_menu_label("Stylize with _Layer or Image...")
         procedure.set_documentation("Repaint the layer in the style of another picture",
                                     "The style comes from a layer of any open image, or from an image file.", name)
-        procedure.add_layer_argument("style-layer", "Style _layer", "A layer of any open image", True, flags)
-        procedure.add_file_argument("style-file", "Style _image file", "Or an image file",
-                                    Gimp.FileChooserAction.OPEN, True, None, flags)
+        procedure.add_layer_argument("style-layer", "Style from la_yer", "A layer of any open image whose look "
+                                     "to copy", True, flags)
+        procedure.add_file_argument("style-file", "Or from image _file", "An image file whose look to copy "
+                                    "(used when no layer is chosen)", Gimp.FileChooserAction.OPEN, True, None, flags)
     add_schema_arguments(procedure, "stylize", flags)
     if name != FRAMES:  # frames always go to new layers
-        procedure.add_choice_argument("output", "_Output", "Where the result goes", output_choice(), "new-layer",
+        procedure.add_choice_argument("output", "_Put result", "Where the result goes: a new layer above this "
+                                      "one, or into this layer (undo with Ctrl+Z)", output_choice(), "new-layer",
                                       flags)
     procedure.add_layer_return_value("result-layer", "Result layer", "The layer holding the result (frames: the "
                                      "top one)", False, flags)
@@ -458,8 +489,7 @@ class Sfumato(Gimp.PlugIn):
         else:  # from the menu, after a Cancel ended the resident process
             procedure.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
                                         Gimp.RunMode.INTERACTIVE, GObject.ParamFlags.READWRITE)
-            procedure.set_menu_label("Start _Resident Sfumato")
-            procedure.add_menu_path("<Image>/Filters/Sfumato")
+            add_menu(procedure, "Start Resident Sfumato _Again")
             procedure.set_documentation("Start Sfumato's resident process again",
                                         "After GIMP's Cancel ended it: brings the other Sfumato filters back.", name)
         return procedure
