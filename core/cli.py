@@ -59,6 +59,12 @@ def _batch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS,
                    help="output format for a folder of outputs (default png)")
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a batch)")
+    p.add_argument("--suffix", metavar="TEXT",
+                   help="added to each output's name after the input's (write it --suffix=-x when it starts with "
+                        "-). Default: none when -o is another folder; _stylized / _filled when the outputs land "
+                        "beside the inputs (no -o, or -o the inputs' own folder), so an original is never replaced")
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow an output to replace one of the run's own inputs (refused without it)")
     p.add_argument("--jobs", type=int, default=1, help="processes working at once, each with its share of the cores")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="run the batch on Ray Data: alone a Ray started here, or a cluster (auto, ray://HOST:10001); "
@@ -223,7 +229,8 @@ def cmd_stylize(a) -> int:
         if remote is not None:
             raise SfumatoError("--server runs pictures; stylize a video here (without --server)")
         return _stylize_video(a, options)
-    tasks, many = runner.plan(a.input, a.output, "stylized", a.format, mask=a.mask)
+    tasks, many = runner.plan(a.input, a.output, "stylized", a.format, mask=a.mask, suffix=a.suffix,
+                              overwrite=a.overwrite, also_read=(a.style_image,) if a.style_image else ())
     in_flight = runner.files_in_flight(many and remote is None and not a.ray, a.jobs)
     # one file: its network's session (onnxruntime's import and the session, ~0.05 s) starts on a thread
     # while the photo is read
@@ -244,10 +251,16 @@ def _stylize_video(a, options) -> int:
     from tqdm import tqdm
 
     from .batch.video import is_video, stylize_video
+    from .batch.runner import refuse_overwriting
     src = a.input[0]
-    dst = a.output or src.with_name(f"{src.stem}_stylized{src.suffix}")
+    dst = a.output or src.with_name(f"{src.stem}{'_stylized' if a.suffix is None else a.suffix}{src.suffix}")
     if a.mask:
         raise SfumatoError("--mask is for pictures; a video is stylized whole")
+    if dst.is_dir():  # named as a folder batch names its outputs
+        beside = dst.resolve() == src.resolve().parent
+        dst = dst / f"{src.stem}{('_stylized' if beside else '') if a.suffix is None else a.suffix}{src.suffix}"
+    if not a.overwrite:
+        refuse_overwriting([dst], [src], batch=False)
     if not is_video(dst):
         raise SfumatoError(f"the output of a video must be a video too (.mp4, .mov, .mkv, .webm), not {dst.name!r}")
     t0 = time.perf_counter()
@@ -268,7 +281,8 @@ def cmd_inpaint(a) -> int:
                              detail=a.detail, device=a.device)
     check_inpaint_options(options)
     remote = _remote(a)
-    tasks, many = runner.plan(a.input, a.output, "filled", a.format, mask=a.mask, mask_dir=a.mask_dir)
+    tasks, many = runner.plan(a.input, a.output, "filled", a.format, mask=a.mask, mask_dir=a.mask_dir,
+                              suffix=a.suffix, overwrite=a.overwrite)
     in_flight = runner.files_in_flight(many and remote is None and not a.ray, a.jobs)  # before the session starts
     # the model loads (its imports and session: ~0.4 s) on a thread while, for a single file, the photo
     # is read; an unknown or broken model stops the run before the first file is written
@@ -299,7 +313,9 @@ def cmd_styles(a) -> int:
     for s in style_table():
         print(f"{s['index']:3d}  {s['name']}" + (f"  ({s['source']})" if s.get("source") else ""))
     if a.sheet:
+        from .batch.runner import refuse_overwriting
         from .styling.sheet import contact_sheet
+        refuse_overwriting([a.sheet], [a.photo], batch=False, hint="_sheet")
         photo = read_image(a.photo or Path(__file__).parent / "samples" / "coffee.jpg", "photo")
         write_image(a.sheet, contact_sheet(photo, device=a.device))
         print(f"contact sheet -> {a.sheet}")

@@ -464,3 +464,81 @@ def test_a_closed_pipe_is_not_a_traceback():
     finally:
         os.close(write_end)
     assert r.returncode == 0 and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+
+
+# --- originals are sacred: no run writes over a file it reads (issue 33) -------------------------------
+
+@pytest.fixture
+def shoot(tmp_path):
+    d = tmp_path / "shoot"
+    d.mkdir()
+    img = Image.open(SAMPLES / "coffee.jpg").convert("RGB").crop((0, 0, 96, 64))
+    img.save(d / "IMG_1.png")
+    img.transpose(Image.FLIP_LEFT_RIGHT).save(d / "IMG_2.png")
+    m = np.zeros((64, 96), np.uint8)
+    m[10:30, 20:50] = 255
+    Image.fromarray(m).save(d / "mask.png")
+    return d
+
+
+def _originals(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_a_folder_output_that_is_the_inputs_folder_gets_a_suffix_and_keeps_the_originals(shoot):
+    before = _originals(shoot)
+    r = run_cli("stylize", shoot / "IMG_1.png", "-o", shoot, "--style", "5")
+    assert r.returncode == 0, r.stderr
+    assert (shoot / "IMG_1_stylized.png").exists()
+    r = run_cli("inpaint", shoot / "IMG_1.png", shoot / "IMG_2.png", "--mask", shoot / "mask.png", "-o", shoot)
+    assert r.returncode == 0, r.stderr
+    assert (shoot / "IMG_1_filled.png").exists() and (shoot / "IMG_2_filled.png").exists()
+    assert all((shoot / name).read_bytes() == data for name, data in before.items())
+
+
+@pytest.mark.parametrize("case", ["same-file", "folder-no-suffix", "mask", "style-image", "inpaint-same",
+                                  "inpaint-mask", "symlink", "hardlink", "video", "sheet-photo"])
+def test_an_output_that_would_replace_an_input_is_refused(shoot, case):
+    before = _originals(shoot)
+    src, out = shoot / "IMG_1.png", shoot / "IMG_1.png"
+    args = ["stylize", src, "--style", "5", "-o", out]
+    if case == "folder-no-suffix":
+        args = ["stylize", shoot / "IMG_1.png", shoot / "IMG_2.png", "--style", "5", "-o", shoot, "--suffix="]
+        out = shoot / "IMG_1.png"
+    elif case == "mask":
+        args, out = ["stylize", src, "--style", "5", "--mask", shoot / "mask.png", "-o", shoot / "mask.png"], \
+            shoot / "mask.png"
+    elif case == "style-image":
+        args, out = ["stylize", src, "--style-image", shoot / "IMG_2.png", "-o", shoot / "IMG_2.png"], \
+            shoot / "IMG_2.png"
+    elif case == "inpaint-same":
+        args = ["inpaint", src, "--mask", shoot / "mask.png", "-o", src]
+    elif case == "inpaint-mask":
+        args, out = ["inpaint", src, "--mask", shoot / "mask.png", "-o", shoot / "mask.png"], shoot / "mask.png"
+    elif case == "symlink":
+        (shoot.parent / "link.png").symlink_to(src)
+        args = ["stylize", shoot.parent / "link.png", "--style", "5", "-o", src]
+    elif case == "hardlink":
+        os.link(src, shoot.parent / "hard.png")
+        args = ["stylize", shoot.parent / "hard.png", "--style", "5", "-o", src]
+    elif case == "video":
+        (shoot / "clip.mp4").write_bytes(b"not decoded: refused before")
+        before = _originals(shoot)
+        args, out = ["stylize", shoot / "clip.mp4", "--style", "5", "-o", shoot / "clip.mp4"], shoot / "clip.mp4"
+    elif case == "sheet-photo":
+        args = ["styles", "--sheet", src, "--photo", src]
+    line = _one_error_line(run_cli(*args))
+    assert str(out) in line and "--overwrite" in line, line
+    assert _originals(shoot) == before
+
+
+def test_overwrite_replaces_an_input_on_purpose(shoot):
+    src = shoot / "IMG_1.png"
+    before = src.read_bytes()
+    r = run_cli("stylize", src, "--style", "5", "-o", src, "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert src.read_bytes() != before and Image.open(src).size == (96, 64)
+    r = run_cli("stylize", shoot / "IMG_2.png", "--style", "5", "-o", shoot / "named.png", "--suffix=-x")
+    assert r.returncode == 0 and (shoot / "named.png").exists()  # a name given as -o is used as given
+    r = run_cli("stylize", shoot / "IMG_2.png", "--style", "5", "--suffix=-x")
+    assert r.returncode == 0 and (shoot / "IMG_2-x.png").exists()

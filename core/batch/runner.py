@@ -52,8 +52,12 @@ def is_batch(items: list[Path], files: list[Path], output: Path | None) -> bool:
 
 
 def plan(items: list[Path], output: Path | None, default_suffix: str, fmt: str | None,
-         mask: Path | None = None, mask_dir: Path | None = None) -> tuple[list[Task], bool]:
-    """(tasks, batch?). One input: the output as given (default INPUT_SUFFIX.png). Several: OUT/NAME.EXT."""
+         mask: Path | None = None, mask_dir: Path | None = None, suffix: str | None = None,
+         overwrite: bool = False, also_read: tuple = ()) -> tuple[list[Task], bool]:
+    """(tasks, batch?). One input: the output as given (default INPUT_SUFFIX.png). Several: OUT/NAME.EXT,
+    with `suffix` after NAME (default: none in another folder, _SUFFIX where OUT holds an input, so the
+    outputs sit beside the originals without replacing them). No output may land on a file the run
+    reads (an input, its mask, `also_read`) unless `overwrite`."""
     files = expand_inputs(items)
     if not files:
         raise SfumatoError(f"no images found in {', '.join(map(str, items))} "
@@ -62,17 +66,53 @@ def plan(items: list[Path], output: Path | None, default_suffix: str, fmt: str |
         raise SfumatoError(f"--mask-dir {mask_dir} is not a folder")
     batch = is_batch(items, files, output)
     ext = f".{fmt}" if fmt else ".png"
+    beside = f"_{default_suffix}" if suffix is None else suffix
+    if batch and output is not None and suffix is None:
+        into = _real(output)
+        suffix = beside if any(_real(f.parent) == into for f in files) else ""
     tasks, seen = [], {}
     for f in files:
         if not batch:
-            out = output or f.with_name(f"{f.stem}_{default_suffix}{ext}")
+            out = output or f.with_name(f"{f.stem}{beside}{ext}")
         else:
-            out = (output / f"{f.stem}{ext}") if output else f.with_name(f"{f.stem}_{default_suffix}{ext}")
+            out = (output / f"{f.stem}{suffix}{ext}") if output else f.with_name(f"{f.stem}{beside}{ext}")
         if out in seen:
             raise SfumatoError(f"{seen[out]} and {f} would both be written to {out}; rename one or use separate runs")
         seen[out] = f
         tasks.append(Task(f, out, _mask_for(f, mask, mask_dir)))
+    if not overwrite:
+        refuse_overwriting([t.output for t in tasks],
+                           [p for t in tasks for p in (t.source, t.mask) if p is not None] + list(also_read), batch,
+                           f"_{default_suffix}")
     return tasks, batch
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: compared as written
+        return path.absolute()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if _real(a) == _real(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # a hard link, or a case-insensitive file system
+    except OSError:
+        return False
+
+
+def refuse_overwriting(outputs: list[Path], inputs: list[Path], batch: bool = True, hint: str = "_stylized") -> None:
+    """One `error:` naming the first output that would replace a file the run reads, and the way out."""
+    reads = list(dict.fromkeys(p for p in inputs if p is not None))
+    for out in outputs:
+        for src in reads:
+            if _same_file(out, src):
+                way = (f"another -o folder, or --suffix {hint}" if batch
+                       else f"another -o name, e.g. {out.with_name(out.stem + hint + out.suffix)}")
+                raise SfumatoError(f"{out} is one of this run's inputs and would be replaced; choose {way} "
+                                   "(or --overwrite to replace it on purpose)")
 
 
 def _mask_for(source: Path, mask: Path | None, mask_dir: Path | None) -> Path | None:
