@@ -145,12 +145,16 @@ def test_every_command_and_option_is_in_cli_md():
     walk(build_parser())
 
 
-def test_the_readme_links_only_to_files_that_exist():
-    """README.md's relative links (docs, pictures) point at files in the tree."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    missing = [target for target in re.findall(r"\]\(([^)#\s]+)", readme)
-               if "://" not in target and not (ROOT / target).exists()]
-    assert not missing, f"README.md links to missing files: {missing}"
+def test_the_readme_and_docs_link_only_to_files_that_exist():
+    """Relative links (docs, pictures) in README.md, CHANGELOG.md and docs/*.md point at files in the tree."""
+    missing = []
+    for page in [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        if not page.exists():
+            continue
+        for target in re.findall(r"\]\(([^)#\s]+)", page.read_text(encoding="utf-8")):
+            if "://" not in target and not (page.parent / target).exists():
+                missing.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert not missing, f"links to missing files: {missing}"
 
 
 if __name__ == "__main__":
