@@ -3,6 +3,7 @@ outputs are written to a temporary name and renamed, so a failed run leaves noth
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
@@ -176,7 +177,8 @@ class StylizeFile:
 
     def __call__(self, task, job=None) -> str:
         from .styling.pipeline import stylize
-        image = read_image(task.source)
+        meta: dict = {}  # the colour profile and EXIF, carried to the output
+        image = read_image(task.source, meta=meta)
         mask = read_mask(task.mask, (image.shape[1], image.shape[0])) if task.mask else None
         if self.ready is not None:
             self.ready()
@@ -185,7 +187,7 @@ class StylizeFile:
         else:
             result = stylize(image, self.options, mask=mask, job=job)
         del image, mask  # large images: free the input before the encoder makes its own copy
-        write_image(task.output, result)
+        write_image(task.output, result, meta)
         return f"{result.shape[1]}x{result.shape[0]}"
 
 
@@ -198,17 +200,18 @@ class InpaintFile:
         self.options, self.remote, self.ready = options, remote, ready
 
     def __call__(self, task, job=None) -> str:
-        image = read_image(task.source)
+        meta: dict = {}
+        image = read_image(task.source, meta=meta)
         if not task.mask.exists():
             raise SfumatoError(f"no mask for it (looked for {task.mask})")
         mask = read_mask(task.mask, (image.shape[1], image.shape[0]))
         if self.ready is not None:
             self.ready()
         if self.remote is not None:
-            write_image(task.output, self.remote.inpaint(image, mask, self.options))
+            write_image(task.output, self.remote.inpaint(image, mask, self.options), meta)
         else:
             from .inpainting.pipeline import inpaint
-            write_image(task.output, inpaint(image, mask, self.options, job))
+            write_image(task.output, inpaint(image, mask, self.options, job), meta)
         return f"{image.shape[1]}x{image.shape[0]}"
 
 
@@ -418,6 +421,11 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `sfumato styles | head`: the reader has all it wanted; no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit would fail again
         return 0
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        print(f"error: a file name is too long ({exc.filename or exc}); use a shorter name", file=sys.stderr)
+        return 2
 
 
 def run() -> None:

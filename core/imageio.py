@@ -28,12 +28,14 @@ BOMB_MIN_PIXELS = 32_000_000
 BOMB_RATIO = 100_000
 
 
-def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
-    """File -> H x W x C array in the file's own precision (uint8 or uint16), C in 1..4."""
+def read_image(path: str | os.PathLike, what: str = "image", meta: dict | None = None) -> np.ndarray:
+    """File -> H x W x C array in the file's own precision (uint8, uint16 or float32 in 0..1), C in 1..4.
+    `meta`, when given, receives what the output should carry: "icc_profile" and "exif" (bytes,
+    orientation set to normal: the pixels are turned already)."""
     path = Path(path)
     if not path.exists():
         raise SfumatoError(f"{what} not found: {path}")
-    return _decode(path, path.stat().st_size, f"{what} {path}")
+    return _decode(path, path.stat().st_size, f"{what} {path}", meta)
 
 
 def decode_image(data: bytes, what: str = "image") -> np.ndarray:
@@ -41,11 +43,14 @@ def decode_image(data: bytes, what: str = "image") -> np.ndarray:
     return _decode(io.BytesIO(data), len(data), what)
 
 
-def _decode(source, nbytes: int, label: str) -> np.ndarray:
+def _decode(source, nbytes: int, label: str, meta: dict | None = None) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # decoder chatter (odd EXIF, TIFF tags): the error line says what counts
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            precise = _decode_tiff_precise(source, nbytes, label, meta)  # float / 16-bit colour TIFF
+            if precise is not None:
+                return check_pixels(precise, label)
             with Image.open(source) as img:
                 w, h = img.size
                 if w * h > MAX_PIXELS:
@@ -54,8 +59,11 @@ def _decode(source, nbytes: int, label: str) -> np.ndarray:
                 if w * h > BOMB_MIN_PIXELS and w * h > BOMB_RATIO * nbytes:
                     raise SfumatoError(f"{label} declares {w}x{h} pixels in {nbytes} bytes "
                                        "(a decompression bomb?); re-export it as PNG or JPEG")
+                _refuse_frames(img, label)
+                if meta is not None:
+                    meta.update(_metadata(img))
                 if img.format == "PNG" and _png_colour16(source):  # Pillow would cut these to 8 bits
-                    return _checked(orient(_decode_png16(source), img.getexif().get(ORIENTATION, 1)), label)
+                    return check_pixels(orient(_decode_png16(source), img.getexif().get(ORIENTATION, 1)), label)
                 img.load()
                 ImageOps.exif_transpose(img, in_place=True)
                 arr = _to_array(img)
@@ -69,12 +77,118 @@ def _decode(source, nbytes: int, label: str) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - a damaged file can break a decoder in any way (TypeError, IndexError...)
         reason = "is truncated" if "truncated" in str(exc) else f"is not a readable image ({exc})"
         raise SfumatoError(f"{label} {reason}; re-export it as PNG or JPEG") from None
-    return _checked(arr, label)
+    return check_pixels(arr, label)
 
 
-def _checked(arr: np.ndarray, label: str) -> np.ndarray:
+def check_pixels(arr: np.ndarray, label: str) -> np.ndarray:
+    """The one check of an image's pixels at every door (files here; GIMP's buffers and a server's
+    requests in service/worker.py): the size, then for float pixels the values. A NaN or infinite
+    value would turn the whole result into NaN, so it is refused, counted; finite values outside
+    0..1 (a float image's highlights, 1e30) are clipped to 0..1, the range every result is written in."""
     check_size(arr.shape[1], arr.shape[0], label)
+    if arr.dtype.kind != "f":
+        return arr
+    band = max(1, (1 << 22) // max(1, arr[0].size))  # rows at a time: no full-size temporary
+    bad, outside = 0, False
+    for y in range(0, arr.shape[0], band):
+        part = arr[y:y + band]
+        finite = np.isfinite(part)
+        bad += part.size - int(np.count_nonzero(finite))
+        outside = outside or bool(((part < 0) | (part > 1))[finite].any())
+    if bad:
+        raise SfumatoError(f"{label} has {bad} pixel value{'s' if bad > 1 else ''} that {'are' if bad > 1 else 'is'} "
+                           "not a number (NaN or infinity); replace them with real values (0..1) and try again")
+    if outside or arr.dtype != np.float32:
+        arr = np.clip(arr, 0.0, 1.0).astype(np.float32, copy=False)
     return arr
+
+
+def _refuse_frames(img: Image.Image, label: str) -> None:
+    """An animation or a multi-page file would come out as its first frame alone: refused, not cut.
+    A phone's MPO (a photo and its preview) and a TIFF's smaller pages (thumbnails) are one picture."""
+    frames = getattr(img, "n_frames", 1)
+    if frames <= 1 or img.format == "MPO":
+        return
+    if img.format == "TIFF":
+        size, pages = img.size, 0
+        for i in range(frames):
+            img.seek(i)
+            pages += img.size == size
+        img.seek(0)
+        if pages <= 1:
+            return
+        frames = pages
+    kind = "pages" if img.format == "TIFF" else "frames"
+    raise SfumatoError(f"{label} has {frames} {kind} (an animation or a multi-page file), and Sfumato would "
+                       f"keep only the first; export the {kind} as separate images and run them as a folder")
+
+
+def _metadata(img: Image.Image) -> dict:
+    """The colour profile and EXIF an output of `img` carries (EXIF orientation set to normal)."""
+    meta = {}
+    if img.info.get("icc_profile"):
+        meta["icc_profile"] = img.info["icc_profile"]
+    if img.format in ("JPEG", "MPO", "PNG", "WEBP"):  # a TIFF's "EXIF" is its own tags: not carried
+        try:
+            exif = Image.Exif()  # a copy: the image's own still turns the pixels
+            exif.load(img.getexif().tobytes())
+            if len(exif):
+                if ORIENTATION in exif:
+                    exif[ORIENTATION] = 1
+                meta["exif"] = exif.tobytes()
+        except Exception:  # noqa: BLE001 - damaged EXIF: the picture goes on without it
+            pass
+    return meta
+
+
+# --- float and 16-bit colour TIFFs: Pillow reads the first as nothing and cuts the second to 8 bits ---
+
+def _decode_tiff_precise(source, nbytes: int, label: str, meta: dict | None) -> np.ndarray | None:
+    """The pixels of a TIFF that Pillow cannot read at full precision (float with several channels,
+    16-bit colour), via tifffile; None for every other file (Pillow reads it, as before)."""
+    if _head(source, 4) not in (b"II*\x00", b"MM\x00*"):
+        return None
+    try:
+        import tifffile
+    except ImportError:
+        raise SfumatoError("reading float and 16-bit colour TIFFs needs tifffile (pip install tifffile)") from None
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    try:
+        tif = tifffile.TiffFile(source)
+    except Exception:  # noqa: BLE001 - not a TIFF tifffile can parse: Pillow says why
+        return None
+    with tif:
+        page = tif.pages.first
+        spp, bits, fmt = page.samplesperpixel, page.bitspersample, page.sampleformat
+        if page.photometric not in (1, 2) or spp < 2 or not (fmt == 3 or (fmt == 1 and bits == 16)):
+            return None  # one channel, 8 bits, palette, CMYK, YCbCr...: Pillow's, as before
+        w, h = page.imagewidth, page.imagelength
+        if w * h > MAX_PIXELS:
+            raise SfumatoError(f"{label} is {w}x{h}, over the {MAX_PIXELS // 1_000_000} MP limit; downscale it first")
+        full = [p for p in tif.pages if p.shape == page.shape]
+        if len(full) > 1:
+            raise SfumatoError(f"{label} has {len(full)} pages (a multi-page file), and Sfumato would keep only "
+                               "the first; export the pages as separate images and run them as a folder")
+        try:
+            arr = page.asarray()
+        except Exception as exc:  # noqa: BLE001 - e.g. LZW without imagecodecs
+            if "imagecodecs" in str(exc):
+                raise SfumatoError(f"{label} is a {'float' if fmt == 3 else '16-bit colour'} TIFF whose compression "
+                                   "needs imagecodecs to read at full precision (pip install imagecodecs); or "
+                                   "save it uncompressed or with ZIP compression") from None
+            raise
+        if arr.ndim == 3 and page.planarconfig == 2 and arr.shape[0] == spp:
+            arr = np.moveaxis(arr, 0, 2)
+        arr = arr.reshape(h, w, spp)[:, :, :4]
+        if fmt == 3:
+            arr = arr.astype(np.float32, copy=False)
+        else:
+            arr = arr.astype(np.uint16, copy=False)
+        orientation = page.tags.valueof(274, 1)  # the TIFF's own Orientation tag
+        if meta is not None and page.iccprofile:
+            meta["icc_profile"] = bytes(page.iccprofile)
+        return orient(np.ascontiguousarray(arr), orientation)
 
 
 # --- 16-bit colour PNGs: Pillow reads them as 8-bit RGB(A); libspng (pyspng) keeps every bit --------
@@ -127,10 +241,12 @@ def _to_array(img: Image.Image) -> np.ndarray:
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         a = np.asarray(img)
         return (a.astype(np.uint16) if img.mode != "I" else np.clip(a, 0, 65535).astype(np.uint16))[:, :, None]
-    if img.mode in ("1", "L", "P", "PA", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "F"):
+    if img.mode == "F":  # float pixels, 0..1, kept as they are (check_pixels checks their values)
+        return np.array(img, np.float32)[:, :, None]
+    if img.mode in ("1", "L", "P", "PA", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV"):
         if img.mode == "P":
             img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-        elif img.mode in ("1", "F"):
+        elif img.mode == "1":
             img = img.convert("L")
         elif img.mode == "PA":
             img = img.convert("RGBA")
@@ -175,7 +291,7 @@ def mask_from_array(arr: np.ndarray) -> np.ndarray:
 
 # PNG is written by png.py (lossless, deflated on every core: 2.5x Pillow's fastest setting on a
 # 12 MP photo, for a file ~5% larger); the other formats by Pillow
-SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
+SAVE_OPTIONS = {"JPEG": {"quality": 95}, "MPO": {"quality": 95}, "WEBP": {"quality": 95}}
 
 
 KEEPS_EVERYTHING = ".png or .tif"  # 8/16-bit, grey/colour, with or without alpha
@@ -201,6 +317,8 @@ def _fit_to_format(img: Image.Image, fmt: str, name: str) -> Image.Image:
         return img
     if img.mode.startswith("I"):
         raise SfumatoError(f"{name}: {fmt} cannot hold 16-bit pixels; use {KEEPS_EVERYTHING} to keep them")
+    if img.mode == "F":
+        raise SfumatoError(f"{name}: {fmt} cannot hold float pixels; write a .tif to keep them (-o NAME.tif, or --format tif)")
     for mode in ({"RGBA": ["RGB"], "LA": ["L", "RGB"], "L": ["RGB"]}.get(img.mode, [])):
         if writable(img.convert(mode)):
             return img.convert(mode)
@@ -242,11 +360,15 @@ def _format_for(suffix: str) -> str | None:
     return fmt or Image.registered_extensions().get(suffix)
 
 
-def write_image(path: str | os.PathLike, arr: np.ndarray) -> Path:
-    """H x W x {1,2,3,4} uint8 or uint16 array -> file, via a temporary name in the same folder.
-    Every failure, before or during the write, is one SfumatoError; the temporary file is removed
-    and an existing file at `path` is left as it was."""
+def write_image(path: str | os.PathLike, arr: np.ndarray, meta: dict | None = None) -> Path:
+    """H x W x {1,2,3,4} uint8, uint16 or float32 array -> file, via a temporary name in the same folder.
+    `meta` (read_image's): the colour profile and EXIF, written where the format holds them. Every
+    failure, before or during the write, is one SfumatoError; the temporary file is removed and an
+    existing file at `path` is left as it was."""
     path = Path(path)
+    if len(os.fsencode(path.name)) > 255:
+        raise SfumatoError(f"output name {path.name[:40]}... is {len(os.fsencode(path.name))} bytes long, over the "
+                           "255 a file name may have; give a shorter -o name or --suffix")
     fmt = _format_for(path.suffix.lower())
     if path.is_dir():
         raise SfumatoError(f"output {path} is a folder; give a file name, e.g. {path / 'out.png'}")
@@ -256,12 +378,29 @@ def write_image(path: str | os.PathLike, arr: np.ndarray) -> Path:
         raise SfumatoError(f"output folder {path.parent} does not exist")
     if not path.parent.is_dir():
         raise SfumatoError(f"cannot write {path}: {path.parent} is a file, not a folder")
+    if arr.dtype.kind == "f" and fmt != "TIFF":  # cut to 8 or 16 bits, a float image would not be what it was
+        raise SfumatoError(f"{path.name}: {fmt} cannot hold float pixels; write a .tif to keep them (-o NAME.tif, or --format tif)")
+    meta = _fitting_meta(meta or {}, arr)
     if fmt == "PNG":
         arr = _png_ready(arr, path.name)
-        save = lambda f: png.write(f, arr)  # noqa: E731
+        chunks = _png_chunks(meta)
+        save = lambda f: png.write(f, arr, chunks)  # noqa: E731
+    elif fmt == "TIFF" and _needs_tifffile(arr):
+        save = lambda f: _write_tifffile(f, arr, meta)  # noqa: E731
     else:
         img = _as_pil(arr, fmt, path.name)
-        save = lambda f: img.save(f, format=fmt, **SAVE_OPTIONS.get(fmt, {}))  # noqa: E731
+        extra = {k: v for k, v in meta.items() if fmt in _HOLDS.get(k, ())}
+
+        def save(f):
+            try:
+                img.save(f, format=fmt, **SAVE_OPTIONS.get(fmt, {}), **extra)
+            except Exception:  # noqa: BLE001 - EXIF the encoder will not take: the picture, with its profile
+                if "exif" not in extra:
+                    raise
+                f.seek(0)
+                f.truncate()
+                img.save(f, format=fmt, **SAVE_OPTIONS.get(fmt, {}),
+                         **{k: v for k, v in extra.items() if k != "exif"})
     try:  # a short temporary name: a long but legal output name must not become too long
         fd, tmp = tempfile.mkstemp(prefix=".sfumato-", suffix=".part", dir=path.parent)
     except OSError as exc:
@@ -274,8 +413,54 @@ def write_image(path: str | os.PathLike, arr: np.ndarray) -> Path:
     except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, SfumatoError):
+            raise
         if isinstance(exc, Exception):
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
             raise SfumatoError(f"could not write {path} ({detail}); nothing was written") from None
         raise
     return path
+
+
+# which metadata each Pillow writer takes (PNG is png.py's, float and 16-bit colour TIFF tifffile's)
+_HOLDS = {"icc_profile": ("JPEG", "MPO", "WEBP", "TIFF"), "exif": ("JPEG", "MPO", "WEBP", "TIFF")}
+
+
+def _fitting_meta(meta: dict, arr: np.ndarray) -> dict:
+    """The metadata that fits the output: a profile only where its colour space is the pixels' (an
+    RGB profile on a grey result, or a CMYK one on the RGB a CMYK file is read as, would be false)."""
+    out = {}
+    icc = meta.get("icc_profile")
+    channels = 1 if arr.ndim == 2 else arr.shape[2]
+    if icc and len(icc) >= 20 and icc[16:20] == (b"GRAY" if channels <= 2 else b"RGB "):
+        out["icc_profile"] = icc
+    if meta.get("exif"):
+        out["exif"] = meta["exif"]
+    return out
+
+
+def _png_chunks(meta: dict) -> list[tuple[bytes, bytes]]:
+    import zlib
+    chunks = []
+    if meta.get("icc_profile"):
+        chunks.append((b"iCCP", b"icc\x00\x00" + zlib.compress(meta["icc_profile"])))
+    exif = meta.get("exif")
+    if exif:
+        chunks.append((b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
+    return chunks
+
+
+def _needs_tifffile(arr: np.ndarray) -> bool:
+    """Float with several channels and 16-bit colour: what Pillow cannot write."""
+    channels = 1 if arr.ndim == 2 else arr.shape[2]
+    return channels > 1 and (arr.dtype.kind == "f" or arr.dtype == np.uint16)
+
+
+def _write_tifffile(f, arr: np.ndarray, meta: dict) -> None:
+    import tifffile
+    channels = arr.shape[2]
+    extra = {"extrasamples": ("unassalpha",)} if channels in (2, 4) else {}
+    buf = io.BytesIO()  # tifffile wants a named file; an fdopen'ed one is named by its number
+    tifffile.imwrite(buf, arr, photometric="rgb" if channels >= 3 else "minisblack", compression="zlib",
+                     planarconfig="contig", iccprofile=meta.get("icc_profile"), **extra)
+    f.write(buf.getbuffer())

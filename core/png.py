@@ -24,16 +24,17 @@ BAND_BYTES = 1 << 20     # ~1 MB of rows per band: enough to deflate well, many 
 COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey + alpha, RGB, RGBA
 
 
-def encode(arr: np.ndarray) -> bytes:
+def encode(arr: np.ndarray, chunks=()) -> bytes:
     """H x W or H x W x {1,2,3,4}, uint8 or uint16 -> the bytes of a PNG file."""
     f = io.BytesIO()
-    write(f, arr)
+    write(f, arr, chunks)
     return f.getvalue()
 
 
-def write(f: BinaryIO, arr: np.ndarray) -> None:
+def write(f: BinaryIO, arr: np.ndarray, chunks=()) -> None:
     """Write `arr` to an open binary file as PNG, band by band (each band's deflated rows are one
-    IDAT chunk: the chunks together are one zlib stream, so memory holds bands, not the file)."""
+    IDAT chunk: the chunks together are one zlib stream, so memory holds bands, not the file).
+    `chunks`: (type, data) pairs written before the pixels (a colour profile's iCCP, eXIf)."""
     check(arr)
     h, w = arr.shape[:2]
     channels = 1 if arr.ndim == 2 else arr.shape[2]
@@ -43,6 +44,8 @@ def write(f: BinaryIO, arr: np.ndarray) -> None:
     bands = [(y, min(h, y + per_band)) for y in range(0, h, per_band)]
     f.write(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, COLOUR_TYPE[channels],
                                                                  0, 0, 0)))
+    for kind, data in chunks:
+        f.write(_chunk(kind, data))
     adler, header = 1, b"\x78\x01"  # the zlib stream's header: deflate, fastest level
     for body, band_adler, length in pool().map(lambda b: _deflate_band(rows, *b, last=b[1] == h), bands):
         f.write(_chunk(b"IDAT", header + body))

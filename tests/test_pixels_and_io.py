@@ -341,3 +341,115 @@ print("ok")
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+# --- precision, values, colour profiles and frames (issue 33) -----------------------------------------
+
+def _float_rgb(path, rng, bad=None):
+    import tifffile
+    f = rng.random((48, 64, 3)).astype(np.float32)
+    if bad is not None:
+        f[3, 4, 1] = bad
+    tifffile.imwrite(path, f, photometric="rgb")
+    return f
+
+
+def test_a_float_tiff_is_read_and_written_as_float(tmp_path):
+    import tifffile
+    from sfumato.imageio import read_image, write_image
+    rng = np.random.default_rng(1)
+    grey = (rng.random((48, 64)) * 0.8 + 0.1).astype(np.float32)
+    Image.fromarray(grey, "F").save(tmp_path / "grey.tif")
+    a = read_image(tmp_path / "grey.tif")
+    assert a.dtype == np.float32 and np.array_equal(a[:, :, 0], grey)  # not cut to 8-bit black
+    write_image(tmp_path / "grey_out.tif", a)
+    assert Image.open(tmp_path / "grey_out.tif").mode == "F"
+    f = _float_rgb(tmp_path / "rgb.tif", rng)
+    a = read_image(tmp_path / "rgb.tif")
+    assert a.dtype == np.float32 and np.array_equal(a, f)
+    write_image(tmp_path / "rgb_out.tif", a)
+    assert np.array_equal(tifffile.imread(tmp_path / "rgb_out.tif"), f)
+    for name in ("out.png", "out.jpg", "out.webp"):
+        with pytest.raises(SfumatoError, match="cannot hold float pixels; write a .tif"):
+            write_image(tmp_path / name, a)
+        assert not (tmp_path / name).exists()
+
+
+def test_a_16_bit_colour_tiff_is_read_at_16_bits(tmp_path):
+    import tifffile
+    from sfumato.imageio import read_image, write_image
+    u = (np.random.default_rng(2).random((48, 64, 3)) * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "u16.tif", u, photometric="rgb", compression="zlib")
+    a = read_image(tmp_path / "u16.tif")
+    assert a.dtype == np.uint16 and np.array_equal(a, u)
+    write_image(tmp_path / "out.tif", a)
+    assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), u)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_pixel_is_refused_naming_how_many(tmp_path, bad):
+    from sfumato.imageio import read_image
+    _float_rgb(tmp_path / "bad.tif", np.random.default_rng(3), bad)
+    with pytest.raises(SfumatoError, match="has 1 pixel value that is not a number"):
+        read_image(tmp_path / "bad.tif")
+
+
+def test_finite_values_outside_0_1_are_clipped_not_spread(tmp_path):
+    from sfumato.imageio import read_image
+    f = _float_rgb(tmp_path / "big.tif", np.random.default_rng(4), 1e30)
+    a = read_image(tmp_path / "big.tif")
+    assert a[3, 4, 1] == 1.0 and np.isfinite(a).all()
+    f[3, 4, 1] = 1.0
+    assert np.array_equal(a, f)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".webp", ".mpo"])
+def test_the_colour_profile_and_exif_are_carried_with_orientation_normal(tmp_path, ext):
+    from PIL import ImageCms
+    from sfumato.imageio import read_image, write_image
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Canon"
+    Image.open(SAMPLES / "coffee.jpg").save(tmp_path / "in.jpg", icc_profile=profile, exif=exif.tobytes())
+    meta = {}
+    a = read_image(tmp_path / "in.jpg", meta=meta)
+    assert a.shape == (600, 400, 3)  # turned by its orientation
+    write_image(tmp_path / f"out{ext}", a, meta)
+    out = Image.open(tmp_path / f"out{ext}")
+    assert out.info.get("icc_profile") == profile
+    assert out.getexif().get(0x010F) == "Canon" and out.getexif().get(0x0112) == 1
+    assert read_image(tmp_path / f"out{ext}").shape == (600, 400, 3)  # not turned twice
+
+
+def test_a_profile_of_another_colour_space_is_not_put_on_the_result(tmp_path):
+    from PIL import ImageCms
+    from sfumato.imageio import write_image
+    rgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    write_image(tmp_path / "grey.png", np.zeros((40, 40, 1), np.uint8), {"icc_profile": rgb})
+    assert "icc_profile" not in Image.open(tmp_path / "grey.png").info
+
+
+@pytest.mark.parametrize("ext", [".gif", ".png", ".webp", ".tif"])
+def test_an_animation_or_multi_page_file_is_refused_not_cut_to_its_first_frame(tmp_path, ext):
+    from sfumato.imageio import read_image
+    rng = np.random.default_rng(5)
+    frames = [Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)) for _ in range(3)]
+    frames[0].save(tmp_path / f"a{ext}", save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(SfumatoError, match="has 3 (frames|pages).*export the"):
+        read_image(tmp_path / f"a{ext}")
+    frames[0].save(tmp_path / f"one{ext}")
+    assert read_image(tmp_path / f"one{ext}").shape == (40, 40, 3)
+
+
+def test_mpo_is_written_at_jpeg_quality(tmp_path, photo):
+    from sfumato.imageio import read_image, write_image
+    write_image(tmp_path / "a.mpo", photo)
+    write_image(tmp_path / "a.jpg", photo)
+    err = [np.abs(read_image(tmp_path / n).astype(float) - photo).mean() for n in ("a.mpo", "a.jpg")]
+    assert abs(err[0] - err[1]) < 1e-9, err
+
+
+def test_an_output_name_over_255_bytes_is_one_error(tmp_path, photo):
+    from sfumato.imageio import write_image
+    with pytest.raises(SfumatoError, match="over the 255 a file name may have"):
+        write_image(tmp_path / ("x" * 300 + ".png"), photo)

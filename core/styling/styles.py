@@ -2,6 +2,7 @@
 any picture as a style (the arbitrary network's style vector)."""
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,8 @@ def parse_style(spec: str) -> tuple[str, np.ndarray]:
             raise SfumatoError(f"unknown style {name.strip()!r}; `sfumato styles` lists the names "
                                f"(or use an index 0-{len(styles) - 1})")
         try:
+            if not math.isfinite(float(weight)):  # 1e400, inf, nan: no blend
+                raise ValueError
             chosen.append((style, float(weight)))
         except ValueError:
             raise SfumatoError(f"bad weight in style {part!r}; write blends as NAME:W,NAME:W") from None
@@ -51,6 +54,8 @@ def parse_style(spec: str) -> tuple[str, np.ndarray]:
     if len(models) > 1:
         raise SfumatoError(f"{spec!r} mixes styles of different networks ({', '.join(sorted(models))}); "
                            "blend styles of the same table only")
+    if sum(abs(w) for _, w in chosen) > 1e30:  # float32 weights would overflow to inf, the image to black
+        raise SfumatoError(f"style weights in {spec!r} are too large; use weights like 0.7 and 0.3")
     model = models.pop()
     weights = np.zeros(sum(1 for s in styles if s["model"] == model), np.float32)
     for style, weight in chosen:
