@@ -6,6 +6,7 @@ progress until the result or an error comes back.
 """
 import json
 import os
+import select
 import subprocess
 import time
 
@@ -94,9 +95,14 @@ def _open_server(config, header, buffers):
                           % (url, exc.strerror or exc)) from None
 
 
-def request(header, buffers=(), on_progress=None, on_status=None):
+TICK = 0.2  # s between on_wait calls while no message comes
+
+
+def request(header, buffers=(), on_progress=None, on_status=None, on_wait=None):
     """Send one request; returns (result header, result buffers). Raises WorkerError.
-    on_progress(fraction) follows the job; on_status(text) gets notes such as "busy: 2 jobs ahead".
+    on_progress(fraction) follows the job; on_status(text) gets notes such as "busy: 2 jobs ahead";
+    on_wait() is called every TICK seconds while nothing arrives (a job that reports no progress,
+    such as a fill, still shows that it runs).
     Goes to the local worker, or to the server when `sfumato gimp install --server` named one."""
     config = load_config()
     if config.get("server"):
@@ -110,6 +116,9 @@ def request(header, buffers=(), on_progress=None, on_status=None):
         if not config.get("server"):
             protocol.send(sock, header, *buffers)
         while True:
+            if on_wait is not None and hasattr(sock, "fileno"):  # (a server's HTTP body has none)
+                while not select.select([sock], [], [], TICK)[0]:
+                    on_wait()
             msg, bufs = protocol.recv(sock)
             kind = msg.get("type")
             if kind == "progress":

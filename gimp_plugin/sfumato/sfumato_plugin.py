@@ -180,15 +180,53 @@ def read_style_file(gfile):
 _ui_ready = False
 
 
-def show_dialog(procedure, config):
+def refusal(name, image, drawables, config):
+    """Why OK cannot run with these inputs (the dialog says so and keeps OK off), or None."""
+    if name == FILL and Gimp.Selection.is_empty(image):
+        return ("Nothing is selected. Close this dialog, select the object to remove (e.g. with the Free "
+                "Select tool), then open it again.")
+    if name == STYLIZE_WITH and config.get_property("style-layer") is None \
+            and config.get_property("style-file") is None:
+        return "Choose a layer or an image file to copy the style from."
+    return None
+
+
+def show_dialog(procedure, config, image, drawables):
     global _ui_ready
     gi.require_version("GimpUi", "3.0")
-    from gi.repository import GimpUi
+    gi.require_version("Gtk", "3.0")
+    from gi.repository import GimpUi, Gtk
     if not _ui_ready:  # once per process: a resident one serves many calls
         GimpUi.init("sfumato")
         _ui_ready = True
-    dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
+    name = procedure.get_name()
+    # GIMP's own dialogs are titled without the menu's "..."
+    title = LABELS.get(name, procedure.get_menu_label()).replace("_", "").rstrip(".")
+    dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config, title=title)
+    dialog.set_wmclass(name, "Gimp")  # so a test (or a window manager rule) finds this dialog
+    for spec in procedure.get_arguments():  # GIMP's slider spin-scales for the numbers, as its own filters
+        if spec.value_type in (GObject.TYPE_INT, GObject.TYPE_DOUBLE) and spec.name != "run-mode":
+            dialog.get_spin_scale(spec.name, 1.0)
     dialog.fill(None)
+    # GIMP's Help opens its user manual, which has no page for a plug-in (and is often not installed)
+    help_button = dialog.get_widget_for_response(Gtk.ResponseType.HELP)
+    if help_button is not None:
+        help_button.set_no_show_all(True)
+        help_button.hide()
+    note = Gtk.Label(xalign=0.0, wrap=True, max_width_chars=50)
+    note.set_no_show_all(True)
+    dialog.get_content_area().pack_start(note, False, False, 6)
+    dialog.get_content_area().reorder_child(note, 0)
+
+    def check(*_):
+        why = refusal(name, image, drawables, config)
+        note.set_markup("<b>%s</b>" % GLib.markup_escape_text(why) if why else "")
+        note.set_visible(bool(why))
+        dialog.set_response_sensitive(Gtk.ResponseType.OK, why is None)
+    if name == STYLIZE_WITH:
+        config.connect("notify::style-layer", check)
+        config.connect("notify::style-file", check)
+    check()
     ok = dialog.run()
     dialog.destroy()
     return ok
@@ -291,7 +329,7 @@ def run(procedure, run_mode, image, drawables, config, data):
 
 def _run(procedure, run_mode, image, drawables, config):
     name = procedure.get_name()
-    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
+    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, image, drawables):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     if name == FRAMES:
         return run_frames(procedure, run_mode, image, config)
@@ -311,7 +349,9 @@ def _run(procedure, run_mode, image, drawables, config):
         label = REQUESTS[name](config, header, buffers)
         t_read = time.perf_counter() - t0
         Gimp.progress_init("Sfumato: %s" % ("filling" if name == FILL else "stylizing"))
-        result, out = client.request(header, buffers, Gimp.progress_update, Gimp.progress_set_text)
+        result, out = client.request(header, buffers, Gimp.progress_update, Gimp.progress_set_text,
+                                     # the fill reports no fractions: a pulsing bar shows it runs
+                                     Gimp.progress_pulse if name == FILL else None)
         t1 = time.perf_counter()
         # the layer and the selection are read from GIMP strip by strip as they are sent: timed apart
         t_read += sum(b.seconds for b in buffers if isinstance(b, Strips))
