@@ -424,7 +424,9 @@ def main(argv=None) -> int:
     except OSError as exc:
         if exc.errno != errno.ENAMETOOLONG:
             raise
-        print(f"error: a file name is too long ({exc.filename or exc}); use a shorter name", file=sys.stderr)
+        name = str(exc.filename or "")
+        print(f"error: a file name is too long ({name[:60] + '...' if len(name) > 60 else name}): over the 255 "
+              "bytes a name may have; use a shorter -o name or --suffix", file=sys.stderr)
         return 2
 
 

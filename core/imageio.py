@@ -367,8 +367,8 @@ def write_image(path: str | os.PathLike, arr: np.ndarray, meta: dict | None = No
     existing file at `path` is left as it was."""
     path = Path(path)
     if len(os.fsencode(path.name)) > 255:
-        raise SfumatoError(f"output name {path.name[:40]}... is {len(os.fsencode(path.name))} bytes long, over the "
-                           "255 a file name may have; give a shorter -o name or --suffix")
+        raise SfumatoError(f"output name {path.name[:40]}... is too long ({len(os.fsencode(path.name))} bytes, over "
+                           "the 255 a file name may have); give a shorter -o name or --suffix")
     fmt = _format_for(path.suffix.lower())
     if path.is_dir():
         raise SfumatoError(f"output {path} is a folder; give a file name, e.g. {path / 'out.png'}")

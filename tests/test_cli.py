@@ -542,3 +542,31 @@ def test_overwrite_replaces_an_input_on_purpose(shoot):
     assert r.returncode == 0 and (shoot / "named.png").exists()  # a name given as -o is used as given
     r = run_cli("stylize", shoot / "IMG_2.png", "--style", "5", "--suffix=-x")
     assert r.returncode == 0 and (shoot / "IMG_2-x.png").exists()
+
+
+def test_a_float_tiff_stays_float_and_unchanged_where_nothing_is_asked(tmp_path):
+    import tifffile
+    f = (np.random.default_rng(0).random((48, 64, 3)) * 0.9).astype(np.float32)
+    tifffile.imwrite(tmp_path / "in.tif", f, photometric="rgb")
+    m = np.zeros((48, 64), np.uint8)
+    m[10:20, 10:20] = 255
+    Image.fromarray(m).save(tmp_path / "mask.png")
+    for extra in (["--strength", "0"], ["--mask", tmp_path / "mask.png"]):
+        r = run_cli("stylize", tmp_path / "in.tif", "--style", "5", *extra, "-o", tmp_path / "out.tif")
+        assert r.returncode == 0, r.stderr
+        out = tifffile.imread(tmp_path / "out.tif")
+        keep = m == 0 if "--mask" in extra else slice(None)
+        assert out.dtype == np.float32 and np.array_equal(out[keep], f[keep])
+    line = _one_error_line(run_cli("stylize", tmp_path / "in.tif", "--style", "5", "-o", tmp_path / "out.png"))
+    assert "PNG cannot hold float pixels" in line and not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--style", "0:1e400"], "bad weight"),
+    (["--style", "0:3e38,0:3e38"], "too large"),
+    (["--style", "5", "-o", "x" * 300 + ".png"], "too long"),
+])
+def test_overflowing_weights_and_overlong_names_are_one_error(tmp_path, args, message):
+    r = run_cli("stylize", SAMPLES / "coffee.jpg", *args, cwd=tmp_path)
+    assert message in _one_error_line(r)
+    assert "RuntimeWarning" not in r.stderr
