@@ -26,7 +26,8 @@ HEADER = """\
 
 Every command of `sfumato`, with every option, as `sfumato COMMAND --help` states it. The options of
 `stylize` and `inpaint` that also appear in GIMP's dialogs and in the server's API come from one
-schema, `core/options.py`; their ranges are listed here and checked by every door.
+schema, `core/options.py`; their ranges are listed here and checked by every door. What the settings
+do to a picture: [guide.md](guide.md).
 
 Exit codes: 0 done; 1 a batch in which some files failed (the summary names them); 2 a user error
 (one `error: …` line on stderr, nothing written); 130 interrupted.
