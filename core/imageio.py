@@ -2,6 +2,7 @@
 SfumatoError naming the file and the problem; writes go to a temporary name and are renamed."""
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -18,6 +19,7 @@ from .errors import SfumatoError
 # Pillow logs decoder complaints (a damaged TIFF's tags...) at ERROR, which Python prints to stderr when
 # no handler is set: the one `error:` line says what counts
 logging.getLogger("PIL").addHandler(logging.NullHandler())
+logging.getLogger("tifffile").addHandler(logging.NullHandler())  # the same for tifffile's complaints
 
 MIN_SIDE = 32
 MAX_PIXELS = 16384 * 16384  # 268 MP; larger headers are refused as decompression bombs
@@ -48,6 +50,8 @@ def _decode(source, nbytes: int, label: str, meta: dict | None = None) -> np.nda
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # decoder chatter (odd EXIF, TIFF tags): the error line says what counts
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if _head(source, 4) in TIFF_MAGIC:
+                _quiet_libtiff()
             precise = _decode_tiff_precise(source, nbytes, label, meta)  # float / 16-bit colour TIFF
             if precise is not None:
                 return check_pixels(precise, label)
@@ -141,12 +145,36 @@ def _metadata(img: Image.Image) -> dict:
     return meta
 
 
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+
+
+@functools.cache
+def _quiet_libtiff() -> None:
+    """libtiff prints its warnings and errors on a damaged TIFF straight to stderr, before and beside
+    the one `error:` line (Pillow raises the error anyway): its handlers are switched off, in the
+    libtiff Pillow loaded (Linux: found in this process's memory map)."""
+    try:
+        import ctypes
+
+        from PIL import _imaging  # noqa: F401 - loads libtiff
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if os.path.basename(line.split()[-1]).startswith("libtiff")}
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            lib.TIFFSetWarningHandler.restype = lib.TIFFSetErrorHandler.restype = ctypes.c_void_p
+            lib.TIFFSetWarningHandler.argtypes = lib.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
+            lib.TIFFSetWarningHandler(None)
+            lib.TIFFSetErrorHandler(None)
+    except Exception:  # noqa: BLE001 - another platform, another build: the messages stay, nothing breaks
+        pass
+
+
 # --- float and 16-bit colour TIFFs: Pillow reads the first as nothing and cuts the second to 8 bits ---
 
 def _decode_tiff_precise(source, nbytes: int, label: str, meta: dict | None) -> np.ndarray | None:
     """The pixels of a TIFF that Pillow cannot read at full precision (float with several channels,
     16-bit colour), via tifffile; None for every other file (Pillow reads it, as before)."""
-    if _head(source, 4) not in (b"II*\x00", b"MM\x00*"):
+    if _head(source, 4) not in TIFF_MAGIC:
         return None
     try:
         import tifffile

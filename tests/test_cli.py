@@ -570,3 +570,23 @@ def test_overflowing_weights_and_overlong_names_are_one_error(tmp_path, args, me
     r = run_cli("stylize", SAMPLES / "coffee.jpg", *args, cwd=tmp_path)
     assert message in _one_error_line(r)
     assert "RuntimeWarning" not in r.stderr
+
+
+def test_a_damaged_tiff_is_one_error_line_without_libtiff_chatter(tmp_path):
+    import io
+    b = io.BytesIO()
+    Image.open(SAMPLES / "coffee.jpg").crop((0, 0, 64, 48)).save(b, format="TIFF", compression="tiff_lzw")
+    data = bytearray(b.getvalue())
+    for i in range(20, 200, 3):  # the LZW codes: libtiff complains on stderr before Pillow raises
+        data[i] ^= 0xFF
+    (tmp_path / "bad.tif").write_bytes(bytes(data))
+    line = _one_error_line(run_cli("stylize", tmp_path / "bad.tif", "--style", "5", "-o", tmp_path / "o.png"))
+    assert "bad.tif" in line
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00binary\x80\x81" * 4, "jeton-très-secret-123".encode()])
+def test_a_token_file_that_is_not_a_token_is_one_error(tmp_path, content):
+    (tmp_path / "token").write_bytes(content)
+    line = _one_error_line(run_cli("stylize", SAMPLES / "coffee.jpg", "--style", "5", "-o", tmp_path / "o.png",
+                                   "--server", "http://127.0.0.1:9", "--token-file", tmp_path / "token"))
+    assert "does not hold a token" in line

@@ -24,6 +24,11 @@ def read_token(path: Path) -> str:
         token = Path(path).read_text().strip()
     except OSError as exc:
         raise SfumatoError(f"cannot read the token file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        token = None
+    if token is None or not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
+        raise SfumatoError(f"{path} does not hold a token (one line of printable ASCII, no spaces); "
+                           "give the file the server was started with")
     if len(token) < 16:
         raise SfumatoError(f"the token in {path} is shorter than 16 characters; use a long random one "
                            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))' > FILE`)")
