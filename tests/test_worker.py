@@ -340,25 +340,71 @@ def test_a_message_arriving_in_pieces_is_read_whole_and_a_cut_one_is_an_eof():
     b.close()
 
 
-def test_a_silent_client_times_out_and_queued_clients_hear_they_wait(tmp_path, monkeypatch, photo):
-    monkeypatch.setenv("SFUMATO_WORKER_READ_TIMEOUT", "2")  # before the worker starts: it reads it once
+def test_silent_and_slow_clients_delay_nobody_and_are_dropped_at_the_deadline(tmp_path, monkeypatch, photo):
+    """A client that connects and sends nothing, and one that sends a byte now and then, are read on
+    their own threads: GIMP's requests meanwhile are served at once, and both are dropped (with an
+    error reply) once the whole-request deadline has passed, however often the slow one sends."""
+    import threading
+    monkeypatch.setenv("SFUMATO_WORKER_READ_TIMEOUT", "3")  # before the worker starts: it reads it once
     client = _installed_client(tmp_path, monkeypatch)
     try:
         client.request({"op": "ping"})
-        silent = protocol.connect()  # connects and sends nothing
-        notes = []
+        silent = protocol.connect(timeout=30)  # connects and sends nothing
+        slow = protocol.connect(timeout=30)
+        frame = _frame(json.dumps({"op": "ping"}).encode())
+        stop = threading.Event()
+
+        def dribble():  # one byte every 0.4 s: each read succeeds, the request never completes in time
+            for byte in frame[:-1]:
+                if stop.wait(0.4):
+                    return
+                try:
+                    slow.send(bytes([byte]))
+                except OSError:
+                    return
+        t = threading.Thread(target=dribble)
+        t.start()
+        time.sleep(0.3)
         t0 = time.monotonic()
+        notes = []
         assert client.request({"op": "ping"}, on_status=notes.append)[0]["type"] == "result"
-        assert time.monotonic() - t0 < 30  # served once the silent one timed out (2 s), not never
-        assert notes and notes[0].startswith("Sfumato is busy: ") and "ahead" in notes[0]  # 1 or 2: timing
+        header, buffers = _image_request(photo[:64, :64].copy(), style="crimson")
+        assert client.request(header, buffers)[0]["type"] == "result"
+        assert time.monotonic() - t0 < 2.5, time.monotonic() - t0  # before either of them is dropped
+        assert not notes  # nothing ran ahead of it: no "busy"
+        for sock in (silent, slow):
+            reply = protocol.recv(sock)[0]
+            assert reply["type"] == "error" and "did not arrive whole within 3s" in reply["message"], reply
+        assert time.monotonic() - t0 < 10
+        stop.set()
+        t.join()
         silent.close()
-        log = open(client.log_path()).read()
-        assert "bad request" in log
+        slow.close()
+        short = protocol.connect(timeout=30)  # a message cut short, then half-closed: told why
+        short.sendall(_frame(json.dumps({"op": "stylize", "buffers": [1000]}).encode()) + b"x" * 10)
+        short.shutdown(socket.SHUT_WR)
+        reply = protocol.recv(short)[0]
+        assert reply["type"] == "error" and "ended before" in reply["message"]
+        short.close()
+        assert "bad request" in open(client.log_path()).read()
     finally:
         try:
             client.request({"op": "shutdown"})
         except Exception:
             pass
+
+
+def test_queued_clients_hear_how_many_jobs_are_ahead(client, photo):
+    import threading
+    big = np.ascontiguousarray(np.tile(photo, (3, 3, 1)))
+    header, buffers = _image_request(big, style="crimson")
+    t = threading.Thread(target=lambda: client.request(header, buffers))
+    t.start()
+    time.sleep(1.0)  # the big job is running
+    notes = []
+    assert client.request({"op": "ping"}, on_status=notes.append)[0]["type"] == "result"
+    t.join()
+    assert notes and notes[0] == "Sfumato is busy: 1 job ahead", notes
 
 
 def test_the_worker_starts_where_nothing_can_shadow_the_package(tmp_path, monkeypatch):
@@ -380,3 +426,51 @@ def test_the_worker_starts_where_nothing_can_shadow_the_package(tmp_path, monkey
             client.request({"op": "shutdown"})
         except Exception:
             pass
+
+
+def _raw_request(arr, dtype="u8", **options):
+    h, w, c = arr.shape
+    return {"op": "stylize", "layout": ["image"], "options": {"style": "crimson", **options},
+            "image": {"width": w, "height": h, "channels": c, "dtype": dtype}}, [arr.tobytes()]
+
+
+@pytest.mark.parametrize("case, message", [
+    ("1x1", "image is 1x1; both sides need at least 32 px"),
+    ("31x40", "image is 40x31; both sides need at least 32 px"),
+    ("nan", "image has 1 pixel value that is not a number (NaN or infinity)"),
+    ("inf", "image has 2 pixel values that are not a number (NaN or infinity)"),
+    ("tile", "tile must be between 128 and 16384 px"),
+    ("strength", "strength must be between 0 and 1"),
+    ("tile4", "tile must be a multiple of 4"),
+])
+def test_the_worker_refuses_what_the_cli_refuses_with_the_same_message(client, photo, case, message):
+    """The CLI's checks at the GIMP door (and so the server's, which parses requests the same way)."""
+    arr, dtype, options = photo[:64, :64].copy(), "u8", {}
+    if case == "1x1":
+        arr = photo[:1, :1].copy()
+    elif case == "31x40":
+        arr = photo[:31, :40].copy()
+    elif case in ("nan", "inf"):
+        arr, dtype = (photo[:64, :64] / 255.0).astype(np.float32), "f32"
+        arr[5, 5, 0] = np.nan
+        if case == "inf":
+            arr[5, 5, 0], arr[6, 6, 2] = np.inf, -np.inf
+    elif case == "tile":
+        options = {"tile": 2 ** 70}
+    elif case == "strength":
+        options = {"strength": 1e300}
+    elif case == "tile4":
+        options = {"tile": 130}
+    header, buffers = _raw_request(arr, dtype, **options)
+    with pytest.raises(client.WorkerError) as err:
+        client.request(header, buffers)
+    assert message in str(err.value) and "internal error" not in str(err.value)
+
+
+def test_a_float_image_with_huge_values_is_clipped_never_a_nan_result(client, photo):
+    arr = (photo[:64, :64] / 255.0).astype(np.float32)
+    arr[5, 5, 0] = 1e30
+    header, buffers = _raw_request(arr, "f32")
+    result, out = client.request(header, buffers)
+    got = np.frombuffer(out[0], np.float32)
+    assert np.isfinite(got).all() and 0 <= got.min() and got.max() <= 1

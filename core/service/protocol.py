@@ -61,7 +61,7 @@ def _recv_exact(sock, n):
     and no copy, which at 2048 x 2048 saved a fresh plug-in process 10-40 ms of copying into new
     memory, and GEGL takes bytes as they are. A header that only declares a huge buffer still costs
     nothing until the bytes are really sent: the allocation is virtual until they arrive."""
-    if isinstance(sock, socket.socket) and WAITALL:
+    if WAITALL and (isinstance(sock, socket.socket) or getattr(sock, "waitall", False)):
         data = sock.recv(n, WAITALL)
     else:  # an HTTP body or a test's reader
         data = sock.recv(n)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import math
 import os
 import queue
 import socket
@@ -30,8 +31,12 @@ from ..runtime.job import Cancelled, Job
 
 DTYPES = {"u8": np.uint8, "u16": np.uint16, "f32": np.float32}
 FAINTEST_COVERAGE = 0.5 / 65535
-# s a client may take to send its request: a silent one must not hold the others up
+# s a client may take to send its request header; its buffers get this plus a second per MIN_RATE
+# bytes. Past that deadline it is dropped (slow and silent clients are read on their own threads,
+# so they hold nobody up meanwhile)
 READ_TIMEOUT = float(os.environ.get("SFUMATO_WORKER_READ_TIMEOUT", 30))
+MIN_RATE = 16 << 20
+MAX_READERS = 16  # requests arriving at once; more are told to retry
 
 
 def _array(buf: bytes, spec: dict, name: str = "image") -> np.ndarray:
@@ -44,6 +49,8 @@ def _array(buf: bytes, spec: dict, name: str = "image") -> np.ndarray:
         raise SfumatoError(f"bad pixel description {spec}")
     if len(buf) != w * h * c * np.dtype(dtype).itemsize:
         raise SfumatoError(f"pixel buffer has {len(buf)} bytes, expected {w}x{h}x{c} {spec['dtype']}")
+    if c > 4:
+        raise SfumatoError(f"bad pixel description {spec}: 1 to 4 channels")
     return np.frombuffer(buf, dtype).reshape(h, w, c)
 
 
@@ -56,11 +63,13 @@ def _inputs(header: dict, buffers: list) -> dict[str, np.ndarray]:
     arrays = {name: _array(buf, header[name], name.replace("_", " ")) for name, buf in zip(names, buffers)}
     if "image" not in arrays and "frame0" not in arrays:
         raise SfumatoError("the request has no image")
-    return arrays
+    from ..imageio import check_pixels  # the CLI's checks: sizes, NaN and infinite values, float range
+    return {name: check_pixels(a, name.replace("_", " ")) for name, a in arrays.items()}
 
 
 def _options(header: dict, fields: dict) -> dict:
-    """The request's options that are set, each converted to its type or refused by name."""
+    """The request's options that are set, each converted to its type or refused by name, then held
+    to the schema's range (the CLI's message)."""
     o = header.get("options", {})
     if not isinstance(o, dict):
         raise SfumatoError("request options must be a JSON object")
@@ -74,11 +83,17 @@ def _options(header: dict, fields: dict) -> dict:
         elif kind is str:
             ok = isinstance(value, (str, int)) and not isinstance(value, bool)  # a style index may come as a number
         else:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+            # an int of any size is a number (2**70: the range check refuses it); a float must be finite
+            ok = not isinstance(value, bool) and (isinstance(value, int) or
+                                                  (isinstance(value, float) and math.isfinite(value)))
         if not ok:
             raise SfumatoError(f"option {key} must be {'a number' if kind in (int, float) else kind.__name__}, "
                                f"got {value!r}")
         out[key] = kind(value) if kind is not int else int(round(value))
+    from ..options import SCHEMA
+    for o in (o for options in SCHEMA.values() for o in options):
+        if o.name in out and o.type is fields.get(o.name):
+            o.check(out[o.name])
     return out
 
 
@@ -110,6 +125,7 @@ def op_stylize(header: dict, arrays: dict, job: Job) -> np.ndarray:
     mask = _mask(arrays)
     o = _options(header, _fields("stylize", style=str))
     options = StylizeOptions(**o, style_image=arrays.get("style_image"))
+    _check_stylize(options)
     return stylize(arrays["image"], options, mask=mask, job=job)
 
 
@@ -120,7 +136,17 @@ def op_stylize_frames(header: dict, arrays: dict, job: Job) -> list[np.ndarray]:
     if len(frames) != len(arrays):
         raise SfumatoError("a frames request carries frame0, frame1, ... and nothing else")
     o = _options(header, _fields("stylize", style=str))
-    return stylize_frames(frames, StylizeOptions(**o, style_image=None), job=job)
+    options = StylizeOptions(**o, style_image=None)
+    _check_stylize(options)
+    return stylize_frames(frames, options, job=job)
+
+
+def _check_stylize(options) -> None:
+    """The CLI's check of a stylize run's options (core/styling/pipeline.py), in the request's words."""
+    from ..styling.pipeline import check_options
+    if options.style is None and options.style_image is None:
+        raise SfumatoError("the request names no style: set option style, or send a style_image buffer")
+    check_options(options)
 
 
 def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
@@ -129,7 +155,10 @@ def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
         raise SfumatoError("nothing to fill: the request has no mask")
     # settings the request leaves out keep InpaintOptions' defaults
     o = _options(header, _fields("inpaint", model=str))
-    return inpaint(arrays["image"], _mask(arrays), InpaintOptions(**o), job=job)
+    from ..options import check_inpaint_options
+    options = InpaintOptions(**o)
+    check_inpaint_options(options)
+    return inpaint(arrays["image"], _mask(arrays), options, job=job)
 
 
 def op_styles(header: dict) -> dict:
@@ -141,9 +170,16 @@ JOBS = {"stylize": op_stylize, "inpaint": op_inpaint, "stylize_frames": op_styli
 
 
 class Worker:
+    """Requests are read on a thread each, under one deadline for the whole request (header and
+    buffers), so a slow or silent client delays nobody: only complete requests queue for the one
+    thread that runs jobs, in order; pings and the style list are answered at once."""
+
     def __init__(self, path: str, idle_timeout: float):
         self.path, self.idle_timeout = path, idle_timeout
         self.running = True
+        self.busy = False
+        self.readers = threading.BoundedSemaphore(MAX_READERS)
+        self.last_active = time.monotonic()
 
     def serve(self) -> None:
         lock = open(os.path.join(os.path.dirname(self.path), "worker.lock"), "w")
@@ -164,30 +200,33 @@ class Worker:
         srv.settimeout(0.5)
         log(f"worker {os.getpid()} listening on {self.path} (idle timeout {self.idle_timeout:.0f}s), "
             f"sfumato {__version__} from {Path(__file__).resolve().parents[1]}")  # which install is serving
-        # one thread accepts and tells queued clients how many jobs are ahead; this one serves in order
+        # one thread accepts, a thread per connection reads its request; this one runs the jobs in order
         pending: queue.Queue = queue.Queue()
-        self.busy = False
         threading.Thread(target=self.accept, args=(srv, pending), daemon=True).start()
-        last_active = time.monotonic()
+        self.last_active = time.monotonic()
         try:
             while self.running:
                 try:
-                    conn = pending.get(timeout=0.5)
+                    conn, header, buffers, t0 = pending.get(timeout=0.5)
                 except queue.Empty:
-                    if time.monotonic() - last_active > self.idle_timeout:
+                    if time.monotonic() - self.last_active > self.idle_timeout and not self.reading():
                         log("idle timeout; exiting")
                         break
                     continue
                 self.busy = True
                 with conn:
-                    self.handle(conn)
+                    self.dispatch(conn, header, buffers, t0)
+                del header, buffers
                 self.busy = False
-                last_active = time.monotonic()
+                self.last_active = time.monotonic()
         finally:
             self.running = False
             srv.close()
             if os.path.exists(self.path):
                 os.unlink(self.path)
+
+    def reading(self) -> bool:
+        return self.readers._value < MAX_READERS  # noqa: SLF001 - a request is on its way in
 
     def accept(self, srv: socket.socket, pending: queue.Queue) -> None:
         while self.running:
@@ -197,29 +236,70 @@ class Worker:
                 continue
             except OSError:
                 return
+            if not self.readers.acquire(blocking=False):
+                conn.settimeout(1.0)
+                _try_send(conn, {"type": "error", "message": f"Sfumato is busy: {MAX_READERS} requests are "
+                                                             "arriving at once; try again in a moment"})
+                conn.close()
+                continue
             ahead = pending.qsize() + self.busy
             if ahead:
                 conn.settimeout(1.0)
                 _try_send(conn, {"type": "progress", "fraction": 0.0,
                                  "message": f"Sfumato is busy: {ahead} job{'s' if ahead > 1 else ''} ahead"})
-            pending.put(conn)
+            threading.Thread(target=self.receive, args=(conn, pending), daemon=True).start()
 
-    def handle(self, conn: socket.socket) -> None:
-        """One request, whatever it holds: a malformed one gets an error reply (when the client is
-        still there) and the worker goes on serving."""
-        conn.settimeout(READ_TIMEOUT)
+    def receive(self, conn: socket.socket, pending: queue.Queue) -> None:
+        """Read one request whole (or drop it); quick requests are answered here, jobs queued."""
         try:
-            header, buffers = protocol.recv(conn)
+            request = self.read(conn)
+            if request is None:
+                conn.close()
+                return
+            header, buffers, t0 = request
+            op = header.get("op")
+            if isinstance(op, str) and (op in JOBS or op == "shutdown"):
+                pending.put((conn, header, buffers, t0))
+                return
+            with conn:
+                self.dispatch(conn, header, buffers, t0)
+            self.last_active = time.monotonic()
+        except Exception as exc:  # noqa: BLE001 - one bad connection never ends the worker's reading
+            log(f"bad request: {exc!r}")
+            conn.close()
+        finally:
+            self.readers.release()
+
+    def read(self, conn: socket.socket):
+        """(header, buffers, t0), or None after telling the client why its request was dropped."""
+        t0 = time.perf_counter()
+        deadline = _Deadline(conn, READ_TIMEOUT)
+        try:
+            header, buffers = _recv_request(deadline)
         except protocol.ProtocolError as exc:
             log(f"bad request: {exc}")
             _try_send(conn, {"type": "error", "message": f"bad request: {exc}"})
-            return
-        except (EOFError, OSError, ValueError, struct.error) as exc:
+            return None
+        except socket.timeout:
+            log(f"bad request: not whole after {deadline.allowed:.0f}s; dropped")
+            _try_send(conn, {"type": "error", "message": f"bad request: it did not arrive whole within "
+                                                         f"{deadline.allowed:.0f}s; dropped"})
+            return None
+        except EOFError:  # cut short: a client that only half-closed still hears why
+            log("bad request: the message ended early")
+            _try_send(conn, {"type": "error", "message": "bad request: the message ended before the sizes its "
+                                                         "header gives"})
+            return None
+        except (OSError, ValueError, struct.error) as exc:
             log(f"bad request: {exc or type(exc).__name__}")
-            return
+            return None
         conn.settimeout(None)  # the job may run long; the watcher waits on the client as long as it takes
+        return header, buffers, t0
+
+    def dispatch(self, conn: socket.socket, header: dict, buffers: list, t0: float) -> None:
+        """One request, whatever it holds: a malformed one gets an error reply (when the client is
+        still there) and the worker goes on serving."""
         op = header.get("op")
-        t0 = time.perf_counter()
         try:
             if not isinstance(op, str):
                 protocol.send(conn, {"type": "error", "message": f"bad request: 'op' must be a string, got {op!r}"})
@@ -287,6 +367,37 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - report, keep serving
             traceback.print_exc()
             _try_send(conn, {"type": "error", "message": f"internal error in the Sfumato worker: {exc!r}"})
+
+
+class _Deadline:
+    """A socket whose reads share one deadline: each waits only for the time the request has left."""
+    waitall = True  # protocol._recv_exact may read whole buffers in one call
+
+    def __init__(self, sock: socket.socket, seconds: float):
+        self.sock, self.allowed = sock, seconds
+        self.end = time.monotonic() + seconds
+
+    def extend(self, seconds: float) -> None:
+        self.allowed += seconds
+        self.end += seconds
+
+    def recv(self, n: int, flags: int = 0) -> bytes:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("request deadline")
+        self.sock.settimeout(left)
+        return self.sock.recv(n, flags)
+
+
+def _recv_request(sock: _Deadline):
+    """protocol.recv under one deadline: the header's time, then more for the bytes it declares."""
+    (n,) = protocol.HEADER.unpack(protocol._recv_exact(sock, protocol.HEADER.size))  # noqa: SLF001
+    if n > protocol.MAX_HEADER:
+        raise protocol.ProtocolError("message header of %d bytes" % n)
+    header = protocol._header(protocol._recv_exact(sock, n))  # noqa: SLF001
+    sizes = header.get("buffers", [])
+    sock.extend(sum(sizes) / MIN_RATE)
+    return header, [protocol._recv_exact(sock, k) for k in sizes]  # noqa: SLF001
 
 
 def _describe(result: np.ndarray) -> dict:
