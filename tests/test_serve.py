@@ -236,3 +236,35 @@ def test_an_unreachable_server_is_one_line_and_nothing_is_written(tmp_path):
                 "--server", f"http://127.0.0.1:{free_port()}", "--token-file", token)
     assert r.returncode == 2 and "cannot reach the Sfumato server" in r.stderr and not out.exists()
     assert "Traceback" not in r.stderr
+
+
+def test_the_server_refuses_what_the_cli_refuses_with_4xx_and_one_line(server, tmp_path):
+    """The CLI's checks at the server's door: sizes, non-finite pixels, option ranges; never a bare 500."""
+    import io
+
+    import tifffile
+    from PIL import Image
+    url, _, token = server
+
+    def png(w, h):
+        b = io.BytesIO()
+        Image.new("RGB", (w, h), (90, 120, 30)).save(b, format="PNG")
+        return b.getvalue()
+
+    for w, h in ((1, 1), (40, 31)):
+        status, _, body = _post(url + "/v1/stylize?style=0", png(w, h), "image/png", token)
+        assert status == 400 and f"is {w}x{h}; both sides need at least 32 px" in json.loads(body)["error"]
+    f = np.full((48, 64, 3), 0.5, np.float32)
+    f[3, 3, 0] = np.nan
+    header = {"op": "stylize", "layout": ["image"], "options": {"style": "crimson"},
+              "image": {"width": 64, "height": 48, "channels": 3, "dtype": "f32"}}
+    status, _, body = _post(url + "/v1/stylize", protocol.encode(header, f.tobytes()), protocol.FRAME_TYPE, token)
+    assert status == 400 and "1 pixel value that is not a number" in json.loads(body)["error"]
+    f[3, 3, 0] = 0.5
+    header["options"]["tile"] = 2 ** 70
+    status, _, body = _post(url + "/v1/stylize", protocol.encode(header, f.tobytes()), protocol.FRAME_TYPE, token)
+    assert status == 400 and "tile must be between 128 and 16384" in json.loads(body)["error"]
+    b = io.BytesIO()
+    tifffile.imwrite(b, f, photometric="rgb")
+    status, _, body = _post(url + "/v1/stylize?style=0", b.getvalue(), "image/tiff", token)
+    assert status == 400 and "cannot" in json.loads(body)["error"]  # a float result: no PNG can hold it

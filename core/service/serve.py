@@ -63,6 +63,15 @@ class Refused(Exception):
         self.status, self.headers = status, headers or {}
 
 
+class Failed(SfumatoError):
+    """Something broke inside the server, not in the request: a 500 that still says what, in one line."""
+    status = 500
+
+
+def _status(exc: SfumatoError) -> int:
+    return getattr(exc, "status", 400)
+
+
 def _refusal(exc: Refused) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
 
@@ -184,13 +193,24 @@ class Service:
         options = header.get("options", {})
         if isinstance(options, dict):  # the server's device, whatever a client asks
             header["options"] = dict(options, device=self.settings.device)
-        return header, _inputs(header, buffers)
+        try:
+            return header, _inputs(header, buffers)
+        except SfumatoError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one line, never a bare 500
+            raise Failed(f"internal error in the Sfumato server reading the request: {exc!r}") from None
 
     def run(self, op: str, header: dict, arrays: dict, job: Job) -> list[np.ndarray]:
         """The job's result images (one, or one per frame)."""
+        from ..runtime.job import Cancelled
         from .worker import JOBS
         self.counts["jobs_started"] += 1
-        result = JOBS[op](header, arrays, job)
+        try:
+            result = JOBS[op](header, arrays, job)
+        except (SfumatoError, Cancelled):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one line (a 500, or the stream's error message)
+            raise Failed(f"internal error in the Sfumato server: {exc!r}") from None
         self.counts["jobs_done"] += 1
         return [np.ascontiguousarray(r) for r in (result if isinstance(result, list) else [result])]
 
@@ -262,7 +282,7 @@ class SfumatoServer:
         except SfumatoError as exc:
             service.release(client)
             service.counts["bad"] += 1
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse({"error": str(exc)}, status_code=_status(exc))
         except BaseException:
             service.release(client)
             raise
@@ -280,13 +300,17 @@ class SfumatoServer:
             raise
         except SfumatoError as exc:
             service.counts["bad"] += 1
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse({"error": str(exc)}, status_code=_status(exc))
         finally:
             service.release(client)
         if framed:
             return Response(_result_message(op, result, time.perf_counter() - t0), media_type=protocol.FRAME_TYPE)
         from ..imageio import encode_png
-        png = await loop.run_in_executor(None, encode_png, result[0])
+        try:
+            png = await loop.run_in_executor(None, encode_png, result[0])
+        except SfumatoError as exc:  # a float result: a PNG cannot hold it
+            return JSONResponse({"error": f"{exc}; send float pixels as a {protocol.FRAME_TYPE} message to get "
+                                          "them back as floats"}, status_code=400)
         return Response(png, media_type="image/png")
 
     async def _stream(self, request, op, header, arrays, client, ahead, t0):
