@@ -46,12 +46,14 @@ from sfumato.inpainting.pipeline import InpaintOptions, inpaint  # noqa: E402
 from sfumato.inpainting.priors import harmonic_fill  # noqa: E402
 from eval_masks import KINDS, unseen_mask  # noqa: E402
 from perceptual import PerceptualJudge  # noqa: E402
+from realism import RealismJudge  # noqa: E402
 from scores import grad_ratio, psnr, ssim  # noqa: E402
 
 SMALL = 384
 FULL_MIN = 768
 GREY = 128  # what a hole holds before any method sees it
 METRICS = ("psnr", "ssim", "grad", "perc")
+LARGE = ("box", "object")  # the kinds the realism judge and the saved fills (A/B sheets) are for
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "grad": None, "perc": False}  # grad: nearest 1 is best
 
 
@@ -73,6 +75,17 @@ def opencv(flag):
     def run(img, hole):
         bgr = cv2.inpaint(np.ascontiguousarray(img[..., ::-1]), hole.astype(np.uint8) * 255, 5, flag)
         return bgr[..., ::-1].astype(np.float32) / 255
+    return run
+
+
+def patchmatch(patch_size: int):
+    """PyPI `pypatchmatch` (the infill InvokeAI uses): PatchMatch hole filling, the family of Content-Aware
+    Fill and Resynthesizer's Heal Selection."""
+    from patchmatch import patch_match
+
+    def run(img, hole):
+        return patch_match.inpaint(np.ascontiguousarray(img), hole.astype(np.uint8) * 255,
+                                   patch_size=patch_size).astype(np.float32) / 255
     return run
 
 
@@ -134,7 +147,17 @@ def methods(args) -> dict:
         found["opencv ns"] = opencv(cv2.INPAINT_NS)
     except ImportError:
         print("(opencv-python-headless not installed: OpenCV methods skipped)")
-    if shutil.which("gmic"):
+    try:
+        from patchmatch import patch_match
+        if patch_match.patchmatch_available:
+            found["patchmatch"] = patchmatch(3)
+            if args.patchmatch_default:
+                found["patchmatch 15"] = patchmatch(15)  # patch_match.inpaint's own default patch size
+    except ImportError:
+        print("(pypatchmatch not installed: PatchMatch skipped)")
+    if args.no_gmic:
+        pass
+    elif shutil.which("gmic"):
         found["gmic pde"] = gmic("inpaint_pde")
         if args.matchpatch:
             found["gmic matchpatch"] = gmic("inpaint_matchpatch")
@@ -192,7 +215,7 @@ def _timed(fill, given, hole):
     return out, time.perf_counter() - t0
 
 
-def run_cases(photos, family, found, judge, rng, grid):
+def run_cases(photos, family, found, judge, rng, grid, realism=None, save=None, kinds=KINDS):
     """Scores per kind and method: lists of (psnr, ssim, grad, perc); timing per method.
     A method that runs in a process of its own (G'MIC: ~8 s a fill at full size, on one core) runs on
     a thread beside the in-process ones, so the bench takes about half as long; the seconds per fill
@@ -204,8 +227,8 @@ def run_cases(photos, family, found, judge, rng, grid):
             truth = img.astype(np.float32) / 255
             truth_features = judge.features(truth)
             for kind in KINDS:
-                hole = draw_mask(family, kind, *img.shape[:2], rng)
-                if hole.mean() < 0.002 or hole.all():
+                hole = draw_mask(family, kind, *img.shape[:2], rng)  # drawn for every kind: the same masks whichever run
+                if kind not in kinds or hole.mean() < 0.002 or hole.all():
                     continue
                 given = np.where(hole[..., None], np.uint8(GREY), img)
                 started = {name: beside.submit(_timed, fill, given, hole)
@@ -219,6 +242,15 @@ def run_cases(photos, family, found, judge, rng, grid):
                     table[kind][name].append((psnr(out[hole], truth[hole]), ssim(out, truth, hole),
                                               grad_ratio(out, truth, hole), judge.distance(out, truth, hole, truth_features)))
                     row.append(out)
+                    if realism is not None and kind in LARGE:
+                        realism.add_fill(name, kind, out, hole)
+                    if save is not None and kind in LARGE:
+                        keep = save / name.replace(" ", "_").replace("=", "-").replace(",", "+")
+                        keep.mkdir(parents=True, exist_ok=True)
+                        Image.fromarray((np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)).save(keep / f"{kind}-{stem}.png")
+                if realism is not None and kind in LARGE:
+                    realism.add_real(truth, hole, np.random.default_rng(len(realism.real)), n=4)
+                    realism.add_fill("unedited photo", kind, truth, hole)
                 if kind == "object" and grid is not None:
                     grid.append((stem, row))
     return table, timing
@@ -270,8 +302,9 @@ def targets(kind: str, ours_med: dict, best: dict, shipped: dict | None) -> list
     return missed
 
 
-def report(title: str, table: dict, target_of: str) -> dict:
-    names = [n for n in table[KINDS[0]] if table[KINDS[0]][n]]
+def report(title: str, table: dict, target_of: str, realism=None) -> dict:
+    first = next((k for k in KINDS if any(table[k].values())), KINDS[0])
+    names = [n for n in table[first] if table[first][n]]
     print(f"\n## {title}: medians over the hole, PSNR dB / SSIM / gradient ratio / perceptual distance")
     print(f"{'mask':8s} " + " ".join(f"{n[:30]:>30s}" for n in names))
     summary = {}
@@ -282,6 +315,12 @@ def report(title: str, table: dict, target_of: str) -> dict:
         print(f"{kind:8s} " + " ".join(f"{'{psnr:6.2f} / {ssim:.3f} / {grad:.2f} / {perc:.3f}'.format(**meds[n]):>30s}"
                                        for n in names))
         summary[kind] = {"n": len(table[kind][names[0]]), "medians": meds}
+        if realism is not None and kind in LARGE:  # no reference: a distribution distance, x1000
+            real = {n: 1000 * realism.distance(n, kind) for n in names}
+            summary[kind]["realism_kid_x1000"] = real
+            floor = 1000 * realism.distance("unedited photo", kind)
+            summary[kind]["realism_kid_x1000"]["unedited photo"] = floor
+            print(f"{'  KIDx1e3':8s} " + " ".join(f"{real[n]:>30.2f}" for n in names) + f"   (unedited photo: {floor:.2f})")
     for kind, s in summary.items():
         best = best_classical(table[kind])
         if "psnr" not in best:
@@ -398,6 +437,10 @@ def main() -> None:
     ap.add_argument("--experiment", type=Path, help="a model tried and not shipped, shown beside it (targets stay the shipped one's)")
     ap.add_argument("--matchpatch", action="store_true", help="also G'MIC inpaint_matchpatch (slow)")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS, help="mask kinds to score")
+    ap.add_argument("--patchmatch-default", action="store_true", help="also PatchMatch at its own default patch size (15)")
+    ap.add_argument("--no-gmic", action="store_true", help="leave G'MIC out (~8 s a fill at full size)")
+    ap.add_argument("--save-fills", type=Path, help="keep every box and object fill here (for bench/ab_sheets.py)")
     ap.add_argument("--out", type=Path, help="picture grid of object removals at full size")
     ap.add_argument("--json", type=Path, help="write every median and target here")
     ap.add_argument("--markdown", type=Path, help="write the README's tables here")
@@ -412,9 +455,12 @@ def main() -> None:
         photos = load_photos(folder, size, args.full_photos if size == "full" else args.small_photos)
         for family in args.families:
             rng = random.Random(f"{family}-{size}")  # same masks for every method and every run
-            table, timing = run_cases(photos, family, found, judge, rng, grid if size == "full" and family == "unseen" else None)
+            realism = RealismJudge(judge)
+            save = args.save_fills / f"{family}-{size}" if args.save_fills else None
+            table, timing = run_cases(photos, family, found, judge, rng, grid if size == "full" and family == "unseen" else None,
+                                      realism, save, args.kinds)
             title = f"{family} masks, {'384 px' if size == '384' else 'full size'}, {len(photos)} photos"
-            results[f"{family}-{size}"] = report(title, table, target_of)
+            results[f"{family}-{size}"] = report(title, table, target_of, realism)
             print("  median seconds per fill: " + ", ".join(f"{n} {statistics.median(t):.2f}" for n, t in timing.items() if t))
     print(f"\nbench time {(time.perf_counter() - t_start) / 60:.1f} min")
     if not args.no_speed:
