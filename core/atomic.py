@@ -41,3 +41,22 @@ def write_text(path: str | os.PathLike, text: str, mode: int | None = None) -> N
 
 def write_json(path: str | os.PathLike, data, mode: int | None = None) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n", mode)
+
+
+def ensure_cache_home() -> None:
+    """onnxruntime keeps an id in $XDG_CACHE_HOME (else ~/.cache) when it loads, and prints a warning
+    on every run where it cannot: where neither is writable (a service account, HOME=/), this process
+    points XDG_CACHE_HOME at a private temporary folder instead. Called before onnxruntime loads."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    probe = cache
+    while probe and not os.path.exists(probe):  # the nearest folder that exists must take a new one
+        parent = os.path.dirname(probe)
+        probe = parent if parent != probe else ""
+    if probe and os.path.isdir(probe) and os.access(probe, os.W_OK | os.X_OK):
+        return
+    private = os.path.join(tempfile.gettempdir(), f"sfumato-cache-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    try:
+        os.makedirs(private, mode=0o700, exist_ok=True)
+    except OSError:
+        return
+    os.environ["XDG_CACHE_HOME"] = private

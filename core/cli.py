@@ -410,6 +410,8 @@ COMMANDS = {"stylize": cmd_stylize, "inpaint": cmd_inpaint, "styles": cmd_styles
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from .atomic import ensure_cache_home
+    ensure_cache_home()  # before onnxruntime loads: no warning where HOME cannot be written
     try:
         return COMMANDS[args.command](args)
     except SfumatoError as exc:

@@ -590,3 +590,25 @@ def test_a_token_file_that_is_not_a_token_is_one_error(tmp_path, content):
     line = _one_error_line(run_cli("stylize", SAMPLES / "coffee.jpg", "--style", "5", "-o", tmp_path / "o.png",
                                    "--server", "http://127.0.0.1:9", "--token-file", tmp_path / "token"))
     assert "does not hold a token" in line
+
+
+def test_no_onnxruntime_warning_where_home_cannot_be_written(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"}
+    env["HOME"] = "/dev/null"  # not a folder: onnxruntime cannot keep its telemetry id there
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "sfumato", "stylize", str(SAMPLES / "coffee.jpg"), "--style", "5",
+                        "-o", str(tmp_path / "o.png")], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+@pytest.mark.parametrize("command", ["stylize", "inpaint"])
+def test_an_animation_is_refused_by_stylize_and_inpaint_alike(tmp_path, command):
+    """Animations and multi-page files are refused with one line (not cut to their first frame); an
+    animation is inpainted neither with one mask nor with a mask per frame: export the frames."""
+    frames = [Image.open(SAMPLES / "coffee.jpg").convert("RGB").crop((i * 10, 0, i * 10 + 64, 48)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=80, loop=0)
+    Image.new("L", (64, 48), 255).save(tmp_path / "mask.png")
+    extra = ["--style", "5"] if command == "stylize" else ["--mask", tmp_path / "mask.png"]
+    line = _one_error_line(run_cli(command, tmp_path / "anim.gif", *extra, "-o", tmp_path / "out.png"))
+    assert "has 3 frames" in line and "export the frames" in line and not (tmp_path / "out.png").exists()

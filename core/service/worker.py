@@ -421,6 +421,8 @@ def main(argv=None) -> int:
     ap.add_argument("--socket", help="socket path (default: in the private runtime directory)")
     ap.add_argument("--idle-timeout", type=float, default=600.0, help="exit after this many idle seconds")
     args = ap.parse_args(argv)
+    from ..atomic import ensure_cache_home
+    ensure_cache_home()
     Worker(args.socket or protocol.socket_path(), args.idle_timeout).serve()
     return 0
 
