@@ -438,8 +438,8 @@ def run() -> None:
     closed and renamed by then. With Ray loaded, the normal exit: its exit handler stops the local
     cluster it started."""
     code = main()
-    if "ray" in sys.modules:
-        sys.exit(code)
+    if "ray" in sys.modules or "multiprocessing.pool" in sys.modules:  # --jobs: the normal exit unlinks
+        sys.exit(code)  # the pool's semaphores (an os._exit after Ctrl-C leaves them to a warning)
     try:
         sys.stdout.flush()
         sys.stderr.flush()

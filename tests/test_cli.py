@@ -612,3 +612,25 @@ def test_an_animation_is_refused_by_stylize_and_inpaint_alike(tmp_path, command)
     extra = ["--style", "5"] if command == "stylize" else ["--mask", tmp_path / "mask.png"]
     line = _one_error_line(run_cli(command, tmp_path / "anim.gif", *extra, "-o", tmp_path / "out.png"))
     assert "has 3 frames" in line and "export the frames" in line and not (tmp_path / "out.png").exists()
+
+
+def test_ctrl_c_with_jobs_2_is_one_line_and_leaks_no_semaphores(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    photo = Image.open(SAMPLES / "coffee.jpg").convert("RGB").resize((1600, 1200))
+    for i in range(8):
+        photo.rotate(i * 3).save(src / f"p{i}.jpg", quality=90)
+    proc = subprocess.Popen([sys.executable, "-m", "sfumato", "stylize", str(src), "-o", str(out), "--style", "3",
+                             "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (out.exists() and list(out.glob("*.png"))) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the whole group
+    _, err = proc.communicate(timeout=60)
+    time.sleep(0.5)  # the resource tracker speaks after the process has gone
+    assert proc.returncode == 130 and err.strip() == "error: interrupted", err
