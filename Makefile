@@ -33,11 +33,12 @@ demo: setup
 	$(BIN)/sfumato inpaint out/before.jpg --mask core/samples/coffee_spoon_mask.png -o out/after-no-spoon.png
 	$(BIN)/sfumato styles --sheet out/styles-sheet.png
 
-# The headless GIMP 3 (a Debian 13 chroot, ~2 min once, cached) for the plug-in tests. Needs root and
-# shared/tools/gimp3 beside the clone; elsewhere those tests are skipped, in CI they are required.
+# GIMP 3 (a Debian 13 chroot, ~2 min once, cached) for the plug-in tests, with Xvfb, openbox and xdotool
+# for the tests that drive its window (GIMP3_GUI=1). Needs root and shared/tools/gimp3 beside the clone;
+# elsewhere those tests are skipped, in CI they are required.
 gimp-env:
 	@if [ "$$(id -u)" = 0 ] && [ -x "$(GIMP3_TOOLS)/setup-gimp3.sh" ]; then \
-	  GIMP3_CORE_PKGS="" "$(GIMP3_TOOLS)/setup-gimp3.sh" > .gimp3-setup.log 2>&1 \
+	  GIMP3_GUI=1 GIMP3_CORE_PKGS="" "$(GIMP3_TOOLS)/setup-gimp3.sh" > .gimp3-setup.log 2>&1 \
 	    || { tail -30 .gimp3-setup.log; exit 1; }; \
 	  grep -E "smoke|SMOKE" .gimp3-setup.log; \
 	else echo "gimp-env: no root or no $(GIMP3_TOOLS): the real-GIMP tests will be skipped"; fi
