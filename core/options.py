@@ -56,10 +56,11 @@ INPAINT = (
            "halo a tight selection leaves", (0, 200), "grow", "_Grow (px)"),
     Option("feather", int, 4, "px of soft edge when pasting back over the grown band", (0, 200), "feather",
            "_Feather (px)"),
-    # off by default: on the held-out photos it lowers the perceptual distance of large fills but
-    # costs SSIM on boxes (README, "How good is the fill?")
-    Option("detail", float, 0.0, "0..1: texture for large holes, rebuilt from patches of the surroundings over the "
-           "network's smooth fill (PatchMatch); thin holes are left as filled", (0.0, 1.0), "detail", "_Detail"),
+    # on by default: a large hole filled by the network alone is a smooth blur that never reads as a
+    # photo; thin holes (scratches, blobs) keep the network's fill whatever this is (exemplar.LARGE_HOLE)
+    Option("detail", float, 1.0, "0..1: texture for large holes, rebuilt from patches of the surroundings "
+           "(PatchMatch, the network's fill as a light colour guide); 0 = the network's smooth fill; thin holes "
+           "are left as filled", (0.0, 1.0), "detail", "_Detail"),
 )
 
 SCHEMA = {"stylize": STYLIZE, "inpaint": INPAINT}

@@ -20,35 +20,51 @@ from .regions import padded_box  # distances inside the holes' box and a 1 px ri
 
 PATCH = 7
 R = PATCH // 2
-COARSEST = 64       # px, long side of the first level (its layout comes from the network's fill)
+# Only holes at least this thick (px, the widest disk inside) get texture: thinner ones (scratches,
+# blobs) keep the network's fill, which beats patches there on every measure and by eye. On the
+# bench's masks at 768 px blobs stay below it, boxes and object outlines lie above it.
+LARGE_HOLE = 96
+# px, long side of the first level. Small enough that the hole is a few patches across there, so the
+# layout is decided by matching the surroundings; at 64 px it followed the network's fill, whose
+# layout is a smear where the network is unsure (a grey fog across a fortress, a horse-shaped haze).
+COARSEST = 32
 SEARCH_SIDE = 256   # levels up to this long side search; finer ones only carry the matches up and vote
-FINEST = 1024       # px: above this the estimate is scaled up (a 12 MP photo's crop costs no more)
-DIMS = 24           # principal components a patch is compared on
-GUIDE = 8.0         # weight of the patch mean's distance from the network's fill (per pixel, as SSD)
+FINEST = 1024       # px: the finest voted level; above it the texture is copied by the matches' offsets
+# Weight of the patch mean's distance from the network's fill (per pixel, as SSD): a light pull toward
+# its colours, not its layout (at 8 the fill followed the network's layout where that was wrong)
+GUIDE = 0.5
 ITERATIONS = 3      # match-and-vote rounds per searching level
+# How much a poorer match counts less in the vote (its distance over the median's, times this): 1
+# averaged many misaligned patches into a blur (gradient ratio ~0.6), 0.2 keeps the best ones' texture
+VOTE_SHARP = 0.2
 
 
 def complete(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, seed: int = 0) -> np.ndarray:
     """`filled` with its hole pixels re-synthesised from patches of the known part of `crop` (the
     same for the same inputs and seed)."""
     h, w = unknown.shape
-    # a hole narrower than two patches has no inside to give texture to: its neighbours already fill it
-    if not unknown.any() or 2 * ndimage.distance_transform_edt(unknown[padded_box(unknown, 1)]).max() < 2 * PATCH:
+    if not unknown.any() or 2 * ndimage.distance_transform_edt(unknown[padded_box(unknown, 1)]).max() < LARGE_HOLE:
         return filled
     rng = np.random.default_rng(seed)
     layout = np.where(unknown[..., None], filled, crop).astype(np.float32)
+    sizes = _levels(h, w)
+    if sizes[-1] != (h, w):  # every level is shrunk from the finest one: shrinking a 12 MP crop six times costs ~0.8 s
+        layout = resize(layout, sizes[-1][::-1])
+        hole = resize(unknown.astype(np.float32), sizes[-1][::-1], smooth=False) > 0.01
+    else:
+        hole = unknown
     est = below = None
-    for size in _levels(h, w):
+    for size in sizes:
         searching = max(size) <= SEARCH_SIDE
-        level = _Level(layout, unknown, size, searching)
+        level = _Level(layout, hole, size, searching)
         if not level.sources or not level.targets:
             return filled
         if below is None:
             est, nnf, d = level.image, level.nearest(), None
         else:
             nnf, d = level.carry(*below)
-            if searching:
-                est = np.where(level.hole[..., None], resize(est, size[::-1]), level.image)
+            if searching:  # the carried matches voted here: sharp, where the estimate scaled up is blurred
+                est = level.vote(nnf, d)
         for _ in range(ITERATIONS if searching else 0):
             level.set_estimate(est)
             nnf, d = level.search(nnf, rng)
@@ -56,9 +72,59 @@ def complete(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, seed: in
         if not searching:  # the matches carried up, voted over the finer photo: sharper texture
             est = level.vote(nnf, d)
         below = (nnf, d, (level.ty, level.tx), size)
-    if est.shape[:2] != (h, w):
-        est = resize(est, (w, h))
+    if est.shape[:2] != (h, w):  # scaled up around the hole only, then sharp texture copied over it
+        ys, xs = padded_box(unknown, 1)
+        fy, fx = est.shape[0] / h, est.shape[1] / w
+        up = filled.copy()
+        up[ys, xs] = resize(est, (xs.stop - xs.start, ys.stop - ys.start),
+                            box=(xs.start * fx, ys.start * fy, xs.stop * fx, ys.stop * fy))
+        est = _copy_by_offsets(crop, unknown, up, level, nnf)
     return np.where(unknown[..., None], np.clip(est, 0.0, 1.0), filled).astype(np.float32)
+
+
+def _basis() -> np.ndarray:
+    """Orthonormal PATCH*PATCH*3 x 27 basis patches are compared on: the 2-D cosine transform's 15
+    lowest frequencies of brightness and 6 of each of two colour differences (where a patch's
+    energy lies, as JPEG relies on). Fixed: a principal-component basis per level cost an
+    eigendecomposition each, slow on a busy 2-core machine, for no better matches."""
+    k = np.arange(PATCH)
+    dct = np.sqrt(2 / PATCH) * np.cos(np.pi * (k[None, :] + 0.5) * k[:, None] / PATCH)
+    dct[0] /= np.sqrt(2)
+    colours = ((np.array([1, 1, 1]) / np.sqrt(3), 4), (np.array([1, -1, 0]) / np.sqrt(2), 2),
+               (np.array([1, 1, -2]) / np.sqrt(6), 2))
+    columns = []
+    for colour, top in colours:
+        for u in range(top + 1):
+            for v in range(top + 1 - u):
+                columns.append((np.outer(dct[u], dct[v])[..., None] * colour).ravel())
+    return np.array(columns, np.float32).T
+
+
+BASIS = _basis()
+
+
+def _copy_by_offsets(crop, unknown, est, level, nnf) -> np.ndarray:
+    """Full-resolution texture for a crop larger than the finest level: each hole pixel copies the
+    pixel its level match points at, scaled up (one gather; a vote at full size would cost seconds
+    on a 12 MP photo). Where that pixel is not known, the scaled-up estimate stays."""
+    ny, nx = nnf
+    lh, lw = level.size
+    h, w = unknown.shape
+    fy, fx = lh / h, lw / w
+    off_y = np.zeros((lh, lw), np.float32)
+    off_x = np.zeros((lh, lw), np.float32)
+    has = np.zeros((lh, lw), bool)
+    off_y[level.ty, level.tx], off_x[level.ty, level.tx] = ny - level.ty, nx - level.tx
+    has[level.ty, level.tx] = True
+    ys, xs = np.nonzero(unknown)
+    qy, qx = np.minimum((ys * fy).astype(np.int64), lh - 1), np.minimum((xs * fx).astype(np.int64), lw - 1)
+    sy = np.rint(ys + off_y[qy, qx] / fy).astype(np.int64)
+    sx = np.rint(xs + off_x[qy, qx] / fx).astype(np.int64)
+    ok = has[qy, qx] & (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
+    ok[ok] &= ~unknown[sy[ok], sx[ok]]
+    out = est.copy()
+    out[ys[ok], xs[ok]] = crop[sy[ok], sx[ok]]
+    return out
 
 
 def _levels(h: int, w: int) -> list[tuple[int, int]]:
@@ -99,12 +165,7 @@ class _Level:
         if not searching or not self.sources or not self.targets:
             return  # a level that only votes needs no patch features
         src = self._patches(self.pad, sy, sx)
-        step = max(1, len(src) // 5000)
-        self.mean = src[::step].mean(axis=0)
-        centred = src[::step] - self.mean
-        _, vectors = np.linalg.eigh(centred.T @ centred)
-        self.basis = vectors[:, -DIMS:].astype(np.float32)
-        self.src_feat = (src - self.mean) @ self.basis
+        self.src_feat = src @ BASIS
         box = ndimage.uniform_filter(small, (PATCH, PATCH, 1), mode="nearest")
         self.src_mean = box[sy, sx]
         self.target_guide = box[ty, tx]
@@ -115,7 +176,7 @@ class _Level:
 
     def set_estimate(self, est: np.ndarray) -> None:
         padded = np.pad(est, ((R, R), (R, R), (0, 0)), mode="edge")
-        self.target_feat = (self._patches(padded, self.ty, self.tx) - self.mean) @ self.basis
+        self.target_feat = self._patches(padded, self.ty, self.tx) @ BASIS
 
     def _distance(self, cy: np.ndarray, cx: np.ndarray) -> np.ndarray:
         """Per target, how far the source patch centred at (cy, cx) is from it (inf: not a source)."""
@@ -185,20 +246,28 @@ class _Level:
         lh, lw = self.size
         finite = np.isfinite(d)
         typical = float(np.median(d[finite])) if finite.any() else 1.0
-        weight = np.where(finite, np.exp(-np.where(finite, d, 0) / (2 * max(typical, 1e-8))), 0.0).astype(np.float64)
-        hp, wp = lh + 2 * R, lw + 2 * R
-        total = np.zeros((hp * wp, 3))
-        count = np.zeros(hp * wp)
+        # floored: a pixel whose every patch matched poorly still gets their mean, not 0/0 (black)
+        weight = np.where(finite, np.maximum(np.exp(-np.where(finite, d, 0) / (2 * VOTE_SHARP * max(typical, 1e-8))), 1e-6),
+                          0.0).astype(np.float64)
+        # sums over the targets' box only (padded coordinates): a fraction of the level on a large photo
+        y0, x0 = int(self.ty.min()), int(self.tx.min())
+        bh, bw = int(self.ty.max()) - y0 + PATCH, int(self.tx.max()) - x0 + PATCH
+        total = np.zeros((3, bh * bw))
+        count = np.zeros(bh * bw)
+        base = (self.ty - y0) * bw + (self.tx - x0)
         for oy, ox in zip(self.dy, self.dx):
-            q = (self.ty + oy) * wp + (self.tx + ox)
-            values = self.pad[ny + oy, nx + ox].astype(np.float64)
-            count += np.bincount(q, weight, hp * wp)
+            q = base + (oy * bw + ox)
+            values = self.pad[ny + oy, nx + ox]
+            count += np.bincount(q, weight, bh * bw)
             for c in range(3):
-                total[:, c] += np.bincount(q, weight * values[:, c], hp * wp)
+                total[c] += np.bincount(q, weight * values[:, c], bh * bw)
+        voted = np.zeros((lh + 2 * R, lw + 2 * R, 3))
+        counted = np.zeros((lh + 2 * R, lw + 2 * R), bool)
+        voted[y0:y0 + bh, x0:x0 + bw] = (total / np.maximum(count, 1e-12)).T.reshape(bh, bw, 3)
+        counted[y0:y0 + bh, x0:x0 + bw] = (count > 0).reshape(bh, bw)
         est = self.image.copy()
-        got = (count > 0).reshape(hp, wp)[R:R + lh, R:R + lw] & self.hole
-        voted = (total / np.maximum(count, 1e-12)[:, None]).reshape(hp, wp, 3)[R:R + lh, R:R + lw]
-        est[got] = voted[got]
+        got = counted[R:R + lh, R:R + lw] & self.hole
+        est[got] = voted[R:R + lh, R:R + lw][got]
         return est.astype(np.float32)
 
 
