@@ -101,7 +101,7 @@ def read_layer(image, drawable):
 
 
 def read_selection(image, drawable):
-    """The selection over the layer's area as float coverage, or None when nothing is selected."""
+    """The selection over the layer's area (coverage), or None when nothing is selected."""
     if Gimp.Selection.is_empty(image):
         return None, None
     _, ox, oy = drawable.get_offsets()
@@ -110,8 +110,19 @@ def read_selection(image, drawable):
     if x2 <= ox or y2 <= oy or x1 >= ox + w or y1 >= oy + h:
         raise client.WorkerError("The selection does not touch the active layer. Select part of the layer, "
                                  "or Select > None to work on the whole layer.")
-    data = Strips(image.get_selection().get_buffer(), ox, oy, w, h, "Y float", "f32", 1)
-    return {"width": w, "height": h, "channels": 1, "dtype": "f32"}, data
+    fmt, dtype = selection_format(image)
+    data = Strips(image.get_selection().get_buffer(), ox, oy, w, h, fmt, dtype, 1)
+    return {"width": w, "height": h, "channels": 1, "dtype": dtype}, data
+
+
+def selection_format(image):
+    """The selection as GIMP stores it (linear Y at the image's precision): read as is, no conversion.
+    Asking for "Y float" from an 8-bit selection made babl search a conversion path in every new
+    plug-in process: 0.2-0.45 s of a 600 x 400 fill against 0.003 s as stored. The worker scales
+    integer coverage to 0..1."""
+    name = image.get_precision().value_nick
+    return ("Y u8", "u8") if name.startswith("u8") else ("Y u16", "u16") if name.startswith("u16") \
+        else ("Y float", "f32")
 
 
 def layer_type(image, drawable):
