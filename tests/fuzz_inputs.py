@@ -79,8 +79,11 @@ def _bomb(rng: random.Random) -> tuple[bytes, str]:
 
 def cli_case(rng: random.Random, folder: Path) -> list[str]:
     """Files in `folder` and the argument list of one CLI call."""
-    kind = rng.choice(["odd", "odd", "damaged", "bomb", "animated", "mask", "empty-file", "text"])
+    kind = rng.choice(["odd", "odd", "damaged", "bomb", "animated", "mask", "empty-file", "text",
+                       "meets-input", "float", "profile", "frames", "deep-tiff"])
     src = folder / "in"
+    if kind in ("meets-input", "float", "profile", "frames", "deep-tiff"):
+        return _issue33_case(kind, rng, folder)
     if kind == "odd":
         img, ext = _odd_image(rng)
         src = src.with_suffix(ext)
@@ -128,6 +131,99 @@ def cli_case(rng: random.Random, folder: Path) -> list[str]:
             "-o", out] + rng.choice([[], ["--strength", "0.5"], ["--preserve-colors"], ["--scale", "2"]])
 
 
+# --- the families of issue 33: outputs meeting inputs, float/NaN, profiles, frames, 16-bit TIFF ---------
+
+def _icc_rgb() -> bytes:
+    from PIL import ImageCms
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _issue33_case(kind: str, rng: random.Random, folder: Path) -> list[str]:
+    import tifffile
+    style = ["--style", rng.choice(["crimson", "7", "starry-blue:0.5,3:0.5"])]
+    if kind == "meets-input":  # -o an input, its mask, or the inputs' own folder (with or without a suffix)
+        a, b = folder / "a.png", folder / "b.jpg"
+        _photo(rng, 64, 48).save(a)
+        _photo(rng, 64, 48).save(b, quality=90)
+        choice = rng.choice(["same", "other-input", "folder", "folder-empty-suffix", "mask", "folder-suffix"])
+        if choice == "mask":
+            Image.fromarray(np.full((48, 64), 255, np.uint8)).save(folder / "m.png")
+            return ["inpaint", str(a), "--mask", str(folder / "m.png"), "-o", str(folder / "m.png")]
+        if choice == "same":
+            return ["stylize", str(a), *style, "-o", str(a)]
+        if choice == "other-input":
+            return ["stylize", str(a), str(b), *style, "-o", str(folder)] + ["--format", "jpg", "--suffix="]
+        extra = {"folder": [], "folder-empty-suffix": ["--suffix="], "folder-suffix": ["--suffix=-x"]}[choice]
+        return ["stylize", str(rng.choice([a, b])), *style, "-o", str(folder), *extra]
+    out_ext = rng.choice([".tif", ".tif", ".png", ".jpg", ".webp"])
+    if kind == "float":
+        shape = rng.choice([(48, 64), (48, 64, 3), (48, 64, 4)])
+        f = np.asarray(_photo(rng, 64, 48).convert("RGBA"), np.float32)[:, :, :3].mean(axis=2) / 255 \
+            if len(shape) == 2 else np.asarray(_photo(rng, 64, 48).convert("RGBA"), np.float32)[:, :, :shape[2]] / 255
+        if rng.random() < 0.4:
+            f = f.copy()
+            f.flat[rng.randrange(f.size)] = rng.choice([np.nan, np.inf, -np.inf, 1e30, -1e30, 3.0])
+        src = folder / "in.tif"
+        tifffile.imwrite(src, f.astype(np.float32), photometric="minisblack" if f.ndim == 2 else "rgb",
+                         **({"extrasamples": ("unassalpha",)} if f.ndim == 3 and f.shape[2] == 4 else {}))
+    elif kind == "deep-tiff":
+        u = (np.asarray(_photo(rng, 64, 48), np.uint16) * 257 + rng.randrange(257)).astype(np.uint16)
+        src = folder / "in.tif"
+        tifffile.imwrite(src, u, photometric="rgb", compression=rng.choice([None, "zlib"]))
+        out_ext = rng.choice([".tif", ".png"])
+    elif kind == "profile":
+        src = folder / ("in" + rng.choice([".jpg", ".png", ".tif", ".webp"]))
+        exif = Image.Exif()
+        exif[0x0112] = rng.randint(1, 8)
+        _photo(rng, 64, 48).save(src, icc_profile=_icc_rgb(), exif=exif.tobytes())
+    else:  # frames: animated GIF, APNG, animated WebP, multi-page TIFF
+        src = folder / ("in" + rng.choice([".gif", ".png", ".webp", ".tif"]))
+        frames = [_photo(rng, 64, 48) for _ in range(rng.randint(2, 4))]
+        frames[0].save(src, save_all=True, append_images=frames[1:], duration=60)
+    out = str(folder / ("out" + out_ext))
+    if rng.random() < 0.3:
+        Image.fromarray(np.full((48, 64), 255, np.uint8)).save(folder / "mask.png")
+        return ["inpaint", str(src), "--mask", str(folder / "mask.png"), "-o", out]
+    return ["stylize", str(src), *style, "-o", out]
+
+
+def _read_any(path: Path) -> np.ndarray:
+    from sfumato.imageio import read_image
+    return read_image(path)
+
+
+def check_issue33_result(args: list[str], src: Path, out: Path) -> None:
+    """What an exit 0 must also hold: no NaN or black image from a valid photo, no dropped profile,
+    no dropped frame, a float or 16-bit input kept at its precision where the output holds it."""
+    if src.suffix != ".tif":
+        n_frames = getattr(Image.open(src), "n_frames", 1)
+    else:
+        import tifffile
+        with tifffile.TiffFile(src) as t:
+            n_frames = len(t.pages)
+    assert n_frames == 1, f"{args}: {n_frames} frames in, one out"
+    got = _read_any(out)
+    assert np.isfinite(got).all() if got.dtype.kind == "f" else True, f"{args}: NaN in the result"
+    assert got.max() > 0, f"{args}: an all-black result"
+    if src.suffix == ".tif":
+        import tifffile
+        stored = tifffile.imread(src)
+        if stored.dtype.kind == "f" and out.suffix == ".tif":
+            assert got.dtype == np.float32, f"{args}: float input, {got.dtype} output"
+        if stored.dtype == np.uint16 and out.suffix in (".tif", ".png"):
+            assert got.dtype == np.uint16, f"{args}: 16-bit input, {got.dtype} output"
+    if src.suffix == ".tif":
+        import tifffile
+        with tifffile.TiffFile(src) as t:
+            profile = t.pages.first.iccprofile
+        with tifffile.TiffFile(out) if out.suffix == ".tif" else contextlib.nullcontext() as t:
+            kept = t.pages.first.iccprofile if t is not None else Image.open(out).info.get("icc_profile")
+    else:
+        profile, kept = Image.open(src).info.get("icc_profile"), Image.open(out).info.get("icc_profile")
+    if profile and out.suffix in (".png", ".jpg", ".tif", ".webp"):
+        assert kept == profile, f"{args}: the colour profile was dropped"
+
+
 def run_cli_case(args: list[str]) -> tuple[int, str]:
     """Run the CLI in this process; returns (exit code, stderr). An exception escaping main() is a bug."""
     from sfumato.cli import main
@@ -151,19 +247,22 @@ def check_cli_case(args: list[str], folder: Path) -> str:
         assert p.read_bytes() == data, f"{args}: input {p.name} changed"
     assert "Traceback" not in err, f"{args}: {err}"
     if rc == 0:
-        assert out.exists(), f"{args}: exit 0 but no output"
         src = Path(args[1])
-        if out.suffix in (".pdf", ".eps"):  # written, but not a format Pillow reads back
-            assert out.stat().st_size > 0
-        else:
-            got = Image.open(out)
-            assert got.size == Image.open(src).size, f"{args}: output {got.size} vs input"
-        out.unlink()
+        outputs = [out] if not out.is_dir() else [p for p in folder.iterdir() if p not in inputs_before]
+        assert outputs and all(p.exists() for p in outputs), f"{args}: exit 0 but no output"
+        for o in outputs:
+            if o.suffix in (".pdf", ".eps"):  # written, but not a format Pillow reads back
+                assert o.stat().st_size > 0
+            else:
+                got, want = _read_any(o).shape[:2], _read_any(src).shape[:2]
+                assert got == want, f"{args}: output {got} vs input {want}"
+                check_issue33_result(args, src, o)
+            o.unlink()
         return "ok"
     lines = [line for line in err.strip().splitlines() if line]
     assert rc == 2, f"{args}: exit {rc}: {err}"
     assert len(lines) == 1 and lines[0].startswith("error: "), f"{args}: {err!r}"
-    assert not out.exists() or out.is_dir(), f"{args}: failed but wrote {out}"
+    assert out.is_dir() or not out.exists() or out in inputs_before, f"{args}: failed but wrote {out}"
     return "refused"
 
 

@@ -35,3 +35,41 @@ def test_worker_fuzz_every_bad_frame_is_answered_and_the_worker_lives(client):  
     t0 = time.monotonic()
     assert client.request({"op": "ping"})[0]["pid"] == pid  # the same worker, still serving
     assert time.monotonic() - t0 < 30
+
+
+def test_worker_fuzz_slow_silent_and_cut_clients_never_delay_a_gimp_call(client):  # noqa: F811
+    """Clients that connect and say nothing, dribble a request, or stop half-way and half-close, a few
+    at a time, while GIMP's calls come in: each GIMP call is answered at once (no job runs ahead of
+    it), and the worker lives on."""
+    import json
+    import socket
+    rng = random.Random(13)
+    pid = client.request({"op": "ping"})[0]["pid"]
+    frame = protocol.encode({"op": "ping"})
+    worst = 0.0
+    for _ in range(30):
+        socks = []
+        for _ in range(rng.randint(1, 4)):
+            s = protocol.connect(timeout=30)
+            kind = rng.choice(["silent", "dribble", "cut", "cut-half-closed", "huge-declared"])
+            if kind == "dribble":
+                s.sendall(frame[:rng.randrange(1, len(frame))])
+            elif kind.startswith("cut"):
+                raw = json.dumps({"op": "stylize", "layout": ["image"], "buffers": [rng.randint(10, 10 ** 6)],
+                                  "image": {"width": 64, "height": 48, "channels": 3, "dtype": "u8"}}).encode()
+                s.sendall(protocol.HEADER.pack(len(raw)) + raw + bytes(rng.randint(0, 9)))
+                if kind == "cut-half-closed":
+                    s.shutdown(socket.SHUT_WR)
+            elif kind == "huge-declared":
+                raw = json.dumps({"op": "stylize", "buffers": [1 << 31]}).encode()
+                s.sendall(protocol.HEADER.pack(len(raw)) + raw)
+            socks.append((kind, s))
+        t0 = time.monotonic()
+        assert client.request({"op": "ping"})[0]["pid"] == pid
+        worst = max(worst, time.monotonic() - t0)
+        for kind, s in socks:
+            if kind == "cut-half-closed":  # told why, not left hanging
+                reply = protocol.recv(s)[0]
+                assert reply["type"] == "error" and "ended before" in reply["message"], reply
+            s.close()
+    assert worst < 2.0, worst
