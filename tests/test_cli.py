@@ -634,3 +634,10 @@ def test_ctrl_c_with_jobs_2_is_one_line_and_leaks_no_semaphores(tmp_path):
     _, err = proc.communicate(timeout=60)
     time.sleep(0.5)  # the resource tracker speaks after the process has gone
     assert proc.returncode == 130 and err.strip() == "error: interrupted", err
+
+
+def test_several_inputs_with_a_file_as_output_is_one_error(shoot):
+    before = _originals(shoot)
+    line = _one_error_line(run_cli("stylize", shoot / "IMG_1.png", shoot / "IMG_2.png", "--style", "5",
+                                   "-o", shoot / "IMG_1.png"))
+    assert "is a file, but 2 inputs need a folder" in line and _originals(shoot) == before

@@ -2,7 +2,9 @@
 
 Inputs are files, folders (their images, sorted) and globs (expanded here too, for shells and
 callers that pass them quoted). With more than one input, or a folder, `-o` is a folder (created if
-missing) and each output is OUT/NAME.png (or the --format asked for). Each file is read, processed
+missing) and each output is OUT/NAME.png (or the --format asked for); where OUT holds inputs (or
+without -o) NAME_stylized.png / NAME_filled.png, and `--suffix` sets what follows NAME. No output may
+replace a file the run reads (refused before the first file, unless --overwrite). Each file is read, processed
 and written on its own: a bad file is one `error: FILE: ...` line and the batch goes on. Outputs are
 written atomically (imageio.py), so `--skip-existing` resumes an interrupted batch exactly where it
 stopped. Without --jobs, one process works on two files at once (threads, each file's network on its
@@ -65,6 +67,9 @@ def plan(items: list[Path], output: Path | None, default_suffix: str, fmt: str |
     if mask_dir is not None and not mask_dir.is_dir():
         raise SfumatoError(f"--mask-dir {mask_dir} is not a folder")
     batch = is_batch(items, files, output)
+    if batch and output is not None and output.exists() and not output.is_dir():
+        raise SfumatoError(f"-o {output} is a file, but {len(files)} inputs need a folder for their outputs; "
+                           "give a folder (created if missing)")
     ext = f".{fmt}" if fmt else ".png"
     beside = f"_{default_suffix}" if suffix is None else suffix
     if batch and output is not None and suffix is None:
