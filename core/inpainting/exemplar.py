@@ -29,7 +29,7 @@ LARGE_HOLE = 96
 # layout is a smear where the network is unsure (a grey fog across a fortress, a horse-shaped haze).
 COARSEST = 32
 SEARCH_SIDE = 256   # levels up to this long side search; finer ones only carry the matches up and vote
-FINEST = 1024       # px: the finest voted level; above it the texture is copied by the matches' offsets
+FINEST = 768        # px: the finest voted level; above it the texture is copied by the matches' offsets
 # Weight of the patch mean's distance from the network's fill (per pixel, as SSD): a light pull toward
 # its colours, not its layout (at 8 the fill followed the network's layout where that was wrong)
 GUIDE = 0.5
@@ -49,7 +49,7 @@ def complete(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, seed: in
     layout = np.where(unknown[..., None], filled, crop).astype(np.float32)
     sizes = _levels(h, w)
     if sizes[-1] != (h, w):  # every level is shrunk from the finest one: shrinking a 12 MP crop six times costs ~0.8 s
-        layout = resize(layout, sizes[-1][::-1])
+        layout = resize(_box_shrink(layout, max(h, w) // max(sizes[-1])), sizes[-1][::-1])
         hole = resize(unknown.astype(np.float32), sizes[-1][::-1], smooth=False) > 0.01
     else:
         hole = unknown
@@ -72,14 +72,26 @@ def complete(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, seed: in
         if not searching:  # the matches carried up, voted over the finer photo: sharper texture
             est = level.vote(nnf, d)
         below = (nnf, d, (level.ty, level.tx), size)
-    if est.shape[:2] != (h, w):  # scaled up around the hole only, then sharp texture copied over it
-        ys, xs = padded_box(unknown, 1)
+    ys, xs = padded_box(unknown, 0)  # written around the hole only: a 12 MP photo's crop is ~8 megapixels
+    if est.shape[:2] != (h, w):  # scaled up, then sharp texture copied over it
         fy, fx = est.shape[0] / h, est.shape[1] / w
-        up = filled.copy()
-        up[ys, xs] = resize(est, (xs.stop - xs.start, ys.stop - ys.start),
-                            box=(xs.start * fx, ys.start * fy, xs.stop * fx, ys.stop * fy))
-        est = _copy_by_offsets(crop, unknown, up, level, nnf)
-    return np.where(unknown[..., None], np.clip(est, 0.0, 1.0), filled).astype(np.float32)
+        est = resize(est, (xs.stop - xs.start, ys.stop - ys.start),
+                     box=(xs.start * fx, ys.start * fy, xs.stop * fx, ys.stop * fy))
+        est = _copy_by_offsets(crop, unknown, est, (ys.start, xs.start), level, nnf)
+    else:
+        est = est[ys, xs]
+    out = filled.astype(np.float32)
+    out[ys, xs] = np.where(unknown[ys, xs, None], np.clip(est, 0.0, 1.0), filled[ys, xs])
+    return out
+
+
+def _box_shrink(a: np.ndarray, k: int) -> np.ndarray:
+    """Mean of k x k blocks (edge rows that do not fill a block dropped): the cheap first step of
+    shrinking a large crop, before the exact resize to a level's size."""
+    if k < 2:
+        return a
+    h, w = a.shape[0] // k * k, a.shape[1] // k * k
+    return a[:h, :w].reshape(h // k, k, w // k, k, -1).mean(axis=(1, 3), dtype=np.float32)
 
 
 def _basis() -> np.ndarray:
@@ -103,10 +115,11 @@ def _basis() -> np.ndarray:
 BASIS = _basis()
 
 
-def _copy_by_offsets(crop, unknown, est, level, nnf) -> np.ndarray:
+def _copy_by_offsets(crop, unknown, est, origin, level, nnf) -> np.ndarray:
     """Full-resolution texture for a crop larger than the finest level: each hole pixel copies the
     pixel its level match points at, scaled up (one gather; a vote at full size would cost seconds
-    on a 12 MP photo). Where that pixel is not known, the scaled-up estimate stays."""
+    on a 12 MP photo). Where that pixel is not known, the scaled-up estimate stays. `est` is the
+    estimate over the hole's box, whose top left corner is `origin` in the crop."""
     ny, nx = nnf
     lh, lw = level.size
     h, w = unknown.shape
@@ -116,14 +129,16 @@ def _copy_by_offsets(crop, unknown, est, level, nnf) -> np.ndarray:
     has = np.zeros((lh, lw), bool)
     off_y[level.ty, level.tx], off_x[level.ty, level.tx] = ny - level.ty, nx - level.tx
     has[level.ty, level.tx] = True
-    ys, xs = np.nonzero(unknown)
+    oy, ox = origin
+    ys, xs = np.nonzero(unknown[oy:oy + est.shape[0], ox:ox + est.shape[1]])
+    ys, xs = ys + oy, xs + ox
     qy, qx = np.minimum((ys * fy).astype(np.int64), lh - 1), np.minimum((xs * fx).astype(np.int64), lw - 1)
     sy = np.rint(ys + off_y[qy, qx] / fy).astype(np.int64)
     sx = np.rint(xs + off_x[qy, qx] / fx).astype(np.int64)
     ok = has[qy, qx] & (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
     ok[ok] &= ~unknown[sy[ok], sx[ok]]
     out = est.copy()
-    out[ys[ok], xs[ok]] = crop[sy[ok], sx[ok]]
+    out[ys[ok] - oy, xs[ok] - ox] = crop[sy[ok], sx[ok]]
     return out
 
 

@@ -69,8 +69,9 @@ def _fill_region(model, crop: np.ndarray, unknown: np.ndarray, region: np.ndarra
     """The crop filled by the model (at the region's working scale, models.InpaintModel.__call__),
     then given texture (--detail) and kept grey where the surroundings are grey."""
     filled = model(crop, unknown, region)
-    if options.detail:  # texture from the photo itself, on the network's layout
-        filled = filled + options.detail * (exemplar.complete(filled, crop, unknown) - filled)
+    if options.detail:  # texture from the photo itself, for a large hole (a thin one is returned as it is)
+        textured = exemplar.complete(filled, crop, unknown)
+        filled = textured if options.detail == 1 else filled + options.detail * (textured - filled)
     r, g, b = crop.reshape(-1, 3)[np.flatnonzero(~unknown)[::7]].T  # every 7th known pixel, gathered once
     spread = max(np.abs(r - g).max(initial=0.0), np.abs(g - b).max(initial=0.0), np.abs(r - b).max(initial=0.0))
     if spread < 2 / 255:  # grey surroundings (channels within 2/255 everywhere): no invented colour
