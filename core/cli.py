@@ -176,7 +176,10 @@ class StylizeFile:
         self.options, self.remote, self.ready = options, remote, ready
 
     def __call__(self, task, job=None) -> str:
+        from .imageio import frames_in
         from .styling.pipeline import stylize
+        if frames_in(task.source) > 1:
+            return self.animation(task, frames_in(task.source), job)
         meta: dict = {}  # the colour profile and EXIF, carried to the output
         image = read_image(task.source, meta=meta)
         mask = read_mask(task.mask, (image.shape[1], image.shape[0])) if task.mask else None
@@ -191,6 +194,28 @@ class StylizeFile:
         return f"{result.shape[1]}x{result.shape[0]}"
 
 
+    def animation(self, task, count: int, job=None) -> str:
+        """An animation or multi-page file: every frame, with one set of statistics for the clip (the
+        look cannot jump between frames), one --mask for all of them, written back with its timing."""
+        from .imageio import check_frames_output, read_frames, write_frames
+        from .runtime.job import Job
+        from .styling.pipeline import clip_statistics, stylize
+        if self.remote is not None:
+            raise SfumatoError(f"{task.source} has {count} frames: --server runs single pictures; stylize it here")
+        check_frames_output(task.output, count, task.source)
+        meta: dict = {}
+        frames, info = read_frames(task.source, meta=meta)
+        size = (frames[0].shape[1], frames[0].shape[0])
+        mask = read_mask(task.mask, size) if task.mask else None
+        if self.ready is not None:
+            self.ready()
+        job = job or Job()
+        shared = clip_statistics(frames, self.options, job, len(frames))
+        out = [stylize(f, self.options, mask=mask, job=job, shared=shared) for f in frames]
+        write_frames(task.output, out, info, meta)
+        return f"{size[0]}x{size[1]}, {len(out)} frames"
+
+
 class InpaintFile:
     """One file of an inpaint run (picklable, for --jobs), here or on a server. `ready`, for a single
     file only: waits for the model to be loaded in the background (re-raising why it could not be),
@@ -200,6 +225,10 @@ class InpaintFile:
         self.options, self.remote, self.ready = options, remote, ready
 
     def __call__(self, task, job=None) -> str:
+        from .imageio import frames_in
+        if frames_in(task.source) > 1:  # one mask would not follow what moves; a mask per frame is a folder
+            raise SfumatoError(f"{task.source} has {frames_in(task.source)} frames: inpainting fills one picture; "
+                               "export the frames as images and run them as a folder with --mask-dir (a mask each)")
         meta: dict = {}
         image = read_image(task.source, meta=meta)
         if not task.mask.exists():

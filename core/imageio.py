@@ -107,24 +107,137 @@ def check_pixels(arr: np.ndarray, label: str) -> np.ndarray:
     return arr
 
 
-def _refuse_frames(img: Image.Image, label: str) -> None:
-    """An animation or a multi-page file would come out as its first frame alone: refused, not cut.
-    A phone's MPO (a photo and its preview) and a TIFF's smaller pages (thumbnails) are one picture."""
+def _frames(img: Image.Image) -> int:
+    """The pictures in a file: an animation's frames, a TIFF's full-size pages; a phone's MPO (a photo
+    and its preview) and a TIFF's smaller pages (thumbnails) count as one picture."""
     frames = getattr(img, "n_frames", 1)
     if frames <= 1 or img.format == "MPO":
-        return
+        return 1
     if img.format == "TIFF":
         size, pages = img.size, 0
         for i in range(frames):
             img.seek(i)
             pages += img.size == size
         img.seek(0)
-        if pages <= 1:
-            return
-        frames = pages
-    kind = "pages" if img.format == "TIFF" else "frames"
-    raise SfumatoError(f"{label} has {frames} {kind} (an animation or a multi-page file), and Sfumato would "
-                       f"keep only the first; export the {kind} as separate images and run them as a folder")
+        return pages
+    return frames
+
+
+def _refuse_frames(img: Image.Image, label: str) -> None:
+    """An animation or a multi-page file would come out as its first frame alone: refused, not cut
+    (read_frames reads them all, for the commands that handle them)."""
+    frames = _frames(img)
+    if frames > 1:
+        kind = "pages" if img.format == "TIFF" else "frames"
+        raise SfumatoError(f"{label} has {frames} {kind} (an animation or a multi-page file), and this would keep "
+                           f"only the first; export the {kind} as separate images and run them as a folder")
+
+
+def frames_in(path: str | os.PathLike) -> int:
+    """How many pictures the file holds (1 for anything unreadable: read_image then says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                return _frames(img)
+    except Exception:  # noqa: BLE001
+        return 1
+
+
+ANIMATED = {"GIF": ".gif", "WEBP": ".webp", "PNG": ".png (APNG)", "TIFF": ".tif"}  # formats that hold frames
+
+
+def read_frames(path: str | os.PathLike, what: str = "image", meta: dict | None = None) -> tuple[list, dict]:
+    """An animation or multi-page file -> (its frames, each H x W x C uint8 composed as shown, and
+    {"duration": [ms per frame], "loop": n}). RGB where no frame has transparency, else RGBA."""
+    path = Path(path)
+    label = f"{what} {path}"
+    if not path.exists():
+        raise SfumatoError(f"{what} not found: {path}")
+    frames, durations = [], []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+                n = _frames(img)
+                if w * h * n > MAX_PIXELS:
+                    raise SfumatoError(f"{label} holds {n} frames of {w}x{h}, over the "
+                                       f"{MAX_PIXELS // 1_000_000} MP limit in all; shorten or downscale it first")
+                check_size(w, h, label)
+                if meta is not None:
+                    meta.update(_metadata(img))
+                info = {"loop": img.info.get("loop", 0), "format": img.format}
+                for i in range(getattr(img, "n_frames", 1)):
+                    img.seek(i)
+                    if img.size != (w, h):
+                        continue  # a TIFF's thumbnail page
+                    if img.mode.startswith(("I", "F")):
+                        raise SfumatoError(f"{label} is a multi-page file of 16-bit or float pages; export the "
+                                           "pages as separate images and run them as a folder")
+                    frames.append(np.asarray(img.convert("RGBA")))
+                    durations.append(int(img.info.get("duration", 100) or 100))
+    except SfumatoError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise SfumatoError(f"{label} declares a size over the {MAX_PIXELS // 1_000_000} MP limit "
+                           "(a decompression bomb?); downscale it first") from None
+    except MemoryError:
+        raise SfumatoError(f"{label} is too large to decode in the memory available") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file can break a decoder in any way
+        reason = "is truncated" if "truncated" in str(exc) else f"is not a readable image ({exc})"
+        raise SfumatoError(f"{label} {reason}; re-export it") from None
+    if all((f[:, :, 3] == 255).all() for f in frames):
+        frames = [np.ascontiguousarray(f[:, :, :3]) for f in frames]
+    info["duration"] = durations
+    return frames, info
+
+
+def check_frames_output(path: str | os.PathLike, count: int, source: str | os.PathLike) -> None:
+    """Refuses, before any work, an output format that cannot hold `count` frames."""
+    path = Path(path)
+    fmt = _format_for(path.suffix.lower())
+    if fmt not in ANIMATED:
+        raise SfumatoError(f"{source} has {count} frames, and {path.name} can hold only one; write a "
+                           f"{', '.join(ANIMATED.values())} to keep them all (or export the frames as separate images)")
+
+
+def write_frames(path: str | os.PathLike, frames: list, info: dict, meta: dict | None = None) -> Path:
+    """Frames (H x W x 3/4 uint8) -> an animation or multi-page file with the source's timing, through
+    a temporary name as write_image does."""
+    path = Path(path)
+    check_frames_output(path, len(frames), "the input")
+    fmt = _format_for(path.suffix.lower())
+    if path.is_dir():
+        raise SfumatoError(f"output {path} is a folder; give a file name, e.g. {path / 'out.gif'}")
+    if not path.parent.is_dir():
+        raise SfumatoError(f"output folder {path.parent} does not exist")
+    images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+    meta = _fitting_meta(meta or {}, frames[0])
+    options = {"save_all": True, "append_images": images[1:]}
+    if fmt != "TIFF":
+        options.update(duration=info.get("duration", [100] * len(images)), loop=info.get("loop", 0))
+    if fmt == "GIF" and images[0].mode == "RGBA":
+        options["disposal"] = 2  # each frame drawn on a cleared canvas: the frames are whole pictures
+    if fmt == "WEBP":
+        options["quality"] = 95
+    if "icc_profile" in meta and fmt != "GIF":
+        options["icc_profile"] = meta["icc_profile"]
+    fd, tmp = tempfile.mkstemp(prefix=".sfumato-", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w+b") as f:  # Pillow's multi-page TIFF writer reads back what it wrote
+            images[0].save(f, format=fmt, **options)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(exc, Exception):
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+            raise SfumatoError(f"could not write {path} ({detail}); nothing was written") from None
+        raise
+    return path
 
 
 def _metadata(img: Image.Image) -> dict:

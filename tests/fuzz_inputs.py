@@ -187,6 +187,23 @@ def _issue33_case(kind: str, rng: random.Random, folder: Path) -> list[str]:
     return ["stylize", str(src), *style, "-o", out]
 
 
+def _frames_in(path: Path) -> int:
+    from sfumato.imageio import frames_in
+    return frames_in(path)
+
+
+def check_animation_result(args: list[str], src: Path, out: Path) -> None:
+    """An animation in, an animation out: every frame, the same size and timing, none black."""
+    from sfumato.imageio import read_frames
+    frames_in_, info_in = read_frames(src)
+    frames_out, info_out = read_frames(out)
+    assert len(frames_out) == len(frames_in_), f"{args}: {len(frames_in_)} frames in, {len(frames_out)} out"
+    assert frames_out[0].shape[:2] == frames_in_[0].shape[:2], f"{args}: frame size changed"
+    if out.suffix != ".tif" and src.suffix != ".tif":
+        assert info_out["duration"] == info_in["duration"], f"{args}: timing {info_in} -> {info_out}"
+    assert all(f.max() > 0 for f in frames_out), f"{args}: a black frame"
+
+
 def _read_any(path: Path) -> np.ndarray:
     from sfumato.imageio import read_image
     return read_image(path)
@@ -253,6 +270,8 @@ def check_cli_case(args: list[str], folder: Path) -> str:
         for o in outputs:
             if o.suffix in (".pdf", ".eps"):  # written, but not a format Pillow reads back
                 assert o.stat().st_size > 0
+            elif _frames_in(src) > 1:
+                check_animation_result(args, src, o)
             else:
                 got, want = _read_any(o).shape[:2], _read_any(src).shape[:2]
                 assert got == want, f"{args}: output {got} vs input {want}"

@@ -602,16 +602,38 @@ def test_no_onnxruntime_warning_where_home_cannot_be_written(tmp_path):
     assert r.returncode == 0 and r.stderr == "", r.stderr
 
 
-@pytest.mark.parametrize("command", ["stylize", "inpaint"])
-def test_an_animation_is_refused_by_stylize_and_inpaint_alike(tmp_path, command):
-    """Animations and multi-page files are refused with one line (not cut to their first frame); an
-    animation is inpainted neither with one mask nor with a mask per frame: export the frames."""
+def _animation(tmp_path, name="anim.gif"):
     frames = [Image.open(SAMPLES / "coffee.jpg").convert("RGB").crop((i * 10, 0, i * 10 + 64, 48)) for i in range(3)]
-    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=80, loop=0)
+    frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], duration=[80, 120, 160], loop=0)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("src_name, out_name", [("anim.gif", "out.gif"), ("anim.gif", "out.png"),
+                                                ("anim.webp", "out.webp"), ("anim.png", "out.tif")])
+def test_an_animation_is_stylized_frame_by_frame_with_shared_statistics_and_its_timing(tmp_path, src_name, out_name):
+    from sfumato import StylizeOptions
+    from sfumato.imageio import read_frames
+    from sfumato.styling.pipeline import stylize_frames
+    src = _animation(tmp_path, src_name)
+    r = run_cli("stylize", src, "--style", "5", "-o", tmp_path / out_name)
+    assert r.returncode == 0, r.stderr
+    frames, info = read_frames(src)
+    got, got_info = read_frames(tmp_path / out_name)
+    assert len(got) == 3 and got[0].shape == frames[0].shape
+    if out_name != "out.tif":
+        assert got_info["duration"] == info["duration"] == [80, 120, 160]
+    if out_name in ("out.png", "out.tif"):  # lossless: exactly the clip's frames stylized together
+        want = stylize_frames(frames, StylizeOptions(style="5"))
+        assert all(np.array_equal(g, w) for g, w in zip(got, want))
+
+
+def test_an_animation_into_a_one_picture_format_and_inpainting_one_are_refused(tmp_path):
+    src = _animation(tmp_path)
+    line = _one_error_line(run_cli("stylize", src, "--style", "5", "-o", tmp_path / "out.jpg"))
+    assert "has 3 frames, and out.jpg can hold only one" in line and not (tmp_path / "out.jpg").exists()
     Image.new("L", (64, 48), 255).save(tmp_path / "mask.png")
-    extra = ["--style", "5"] if command == "stylize" else ["--mask", tmp_path / "mask.png"]
-    line = _one_error_line(run_cli(command, tmp_path / "anim.gif", *extra, "-o", tmp_path / "out.png"))
-    assert "has 3 frames" in line and "export the frames" in line and not (tmp_path / "out.png").exists()
+    line = _one_error_line(run_cli("inpaint", src, "--mask", tmp_path / "mask.png", "-o", tmp_path / "out.gif"))
+    assert "inpainting fills one picture" in line and "--mask-dir" in line and not (tmp_path / "out.gif").exists()
 
 
 def test_ctrl_c_with_jobs_2_is_one_line_and_leaks_no_semaphores(tmp_path):
@@ -641,3 +663,16 @@ def test_several_inputs_with_a_file_as_output_is_one_error(shoot):
     line = _one_error_line(run_cli("stylize", shoot / "IMG_1.png", shoot / "IMG_2.png", "--style", "5",
                                    "-o", shoot / "IMG_1.png"))
     assert "is a file, but 2 inputs need a folder" in line and _originals(shoot) == before
+
+
+def test_one_mask_serves_every_frame_of_an_animation(tmp_path):
+    from sfumato.imageio import read_frames
+    src = _animation(tmp_path, "anim.png")
+    m = np.zeros((48, 64), np.uint8)
+    m[10:30, 10:40] = 255
+    Image.fromarray(m).save(tmp_path / "mask.png")
+    r = run_cli("stylize", src, "--style", "5", "--mask", tmp_path / "mask.png", "-o", tmp_path / "out.png")
+    assert r.returncode == 0, r.stderr
+    frames, got = read_frames(src)[0], read_frames(tmp_path / "out.png")[0]
+    for f, g in zip(frames, got):
+        assert np.array_equal(g[m == 0], f[m == 0]) and not np.array_equal(g[m == 255], f[m == 255])
