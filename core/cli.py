@@ -30,14 +30,22 @@ def write_image(*args, **kwargs):
     return write_image(*args, **kwargs)
 
 
-def _number_arg(kind: type, lo: float, hi: float):
+def _number_arg(option):
+    """An option's parser: its type, then the schema's range check, in the words the worker and the
+    server use for the same value."""
+    kind = option.type
+
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{value} is outside {lo:g}..{hi:g}")
+        if kind is float and value != value:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+        try:
+            option.check(value)
+        except SfumatoError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
         return value
     return parse
 
@@ -51,7 +59,7 @@ def _schema_arguments(p: argparse.ArgumentParser, operation: str) -> None:
             assert o.default is False, o  # a flag that switches on
             p.add_argument(o.flag, action="store_true", help=o.help)
         else:
-            kind = _number_arg(o.type, *o.range) if o.range else o.type
+            kind = _number_arg(o) if o.range else o.type
             p.add_argument(o.flag, type=kind, default=o.default, help=f"{o.help} (default {o.default:g})")
 
 
