@@ -418,3 +418,42 @@ def test_thin_regions_are_filled_at_full_resolution_thick_ones_at_the_working_si
     long_scratch = np.zeros((100, 4000), bool)
     long_scratch[40:48] = True  # even a thin region's crop is bounded, for time and memory
     assert working_scale(long_scratch, 512) == pytest.approx(MAX_CROP_SIDE / 4000)
+
+
+def test_sample_from_limits_where_a_large_holes_texture_comes_from():
+    """Left half fine texture, right half flat: a hole across both takes texture from the left by
+    default; told to sample only from the flat half, it comes out flat."""
+    img = (_half_textured(256) * 255).astype(np.uint8)
+    mask = np.zeros(img.shape[:2], np.float32)
+    mask[60:180, 70:190] = 1
+    inside = (slice(65, 175), slice(75, 125))  # the part of the hole on the textured side
+    free = inpaint(img, mask)
+    flat_side = np.zeros(mask.shape, np.float32)
+    flat_side[:, 200:] = 1
+    limited = inpaint(img, mask, sample_from=flat_side)
+    assert _energy(limited[inside].astype(np.float32)) < 0.3 * _energy(free[inside].astype(np.float32))
+    assert np.array_equal(limited[mask == 0], img[mask == 0])
+    with pytest.raises(SfumatoError, match="no pixels outside the hole"):
+        inpaint(img, mask, sample_from=mask)  # only the hole itself: nothing to copy from
+    with pytest.raises(SfumatoError, match="'sample from' mask is 10x10"):
+        inpaint(img, mask, sample_from=np.ones((10, 10), np.float32))
+
+
+def test_sample_from_far_from_the_hole_widens_the_crop():
+    """An area outside the region's usual crop is still used: the crop takes it in. Noise all over but
+    vertical stripes in a far corner; told to sample from the stripes, the fill is striped."""
+    rng = np.random.default_rng(2)
+    img = np.clip(0.5 + 0.1 * rng.standard_normal((256, 900, 1)), 0, 1).repeat(3, axis=2)
+    x = np.arange(800, 900)
+    img[:, 800:] = (0.5 + 0.3 * np.sign(np.sin(2 * np.pi * x / 10)))[None, :, None]
+    img = (img * 255).astype(np.uint8)
+    mask = np.zeros(img.shape[:2], np.float32)
+    mask[60:200, 40:180] = 1
+    area = np.zeros(mask.shape, np.float32)
+    area[:, 800:] = 1  # beyond the region's own crop (~140 px of margin)
+
+    def striped(a):  # across the stripes vs along them
+        gy, gx = np.gradient(a[70:190, 50:170].astype(np.float32).mean(axis=2))
+        return np.abs(gx).mean() / np.abs(gy).mean()
+    assert striped(inpaint(img, mask)) < 1.5
+    assert striped(inpaint(img, mask, sample_from=area)) > 3

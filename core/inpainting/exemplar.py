@@ -39,9 +39,11 @@ ITERATIONS = 3      # match-and-vote rounds per searching level
 VOTE_SHARP = 0.2
 
 
-def complete(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, seed: int = 0) -> np.ndarray:
+def complete(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, seed: int = 0,
+             allowed: np.ndarray | None = None) -> np.ndarray:
     """`filled` with its hole pixels re-synthesised from patches of the known part of `crop` (the
-    same for the same inputs and seed)."""
+    same for the same inputs and seed); with `allowed` (bool, the crop's shape), only patches centred
+    where it is True are copied (the user's "sample from" area)."""
     h, w = unknown.shape
     if not unknown.any() or 2 * ndimage.distance_transform_edt(unknown[padded_box(unknown, 1)]).max() < LARGE_HOLE:
         return filled
@@ -51,14 +53,17 @@ def complete(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, seed: in
     if sizes[-1] != (h, w):  # every level is shrunk from the finest one: shrinking a 12 MP crop six times costs ~0.8 s
         layout = resize(_box_shrink(layout, max(h, w) // max(sizes[-1])), sizes[-1][::-1])
         hole = resize(unknown.astype(np.float32), sizes[-1][::-1], smooth=False) > 0.01
+        area = None if allowed is None else resize(allowed.astype(np.float32), sizes[-1][::-1], smooth=False) > 0.5
     else:
-        hole = unknown
+        hole, area = unknown, allowed
     est = below = None
     for size in sizes:
         searching = max(size) <= SEARCH_SIDE
-        level = _Level(layout, hole, size, searching)
-        if not level.sources or not level.targets:
+        level = _Level(layout, hole, size, searching, area)
+        if not level.targets or (not level.sources and below is not None):
             return filled
+        if not level.sources:  # a small "sample from" area can vanish at the coarsest levels: start finer
+            continue
         if below is None:
             est, nnf, d = level.image, level.nearest(), None
         else:
@@ -72,12 +77,14 @@ def complete(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, seed: in
         if not searching:  # the matches carried up, voted over the finer photo: sharper texture
             est = level.vote(nnf, d)
         below = (nnf, d, (level.ty, level.tx), size)
+    if below is None:
+        return filled
     ys, xs = padded_box(unknown, 0)  # written around the hole only: a 12 MP photo's crop is ~8 megapixels
     if est.shape[:2] != (h, w):  # scaled up, then sharp texture copied over it
         fy, fx = est.shape[0] / h, est.shape[1] / w
         est = resize(est, (xs.stop - xs.start, ys.stop - ys.start),
                      box=(xs.start * fx, ys.start * fy, xs.stop * fx, ys.stop * fy))
-        est = _copy_by_offsets(crop, unknown, est, (ys.start, xs.start), level, nnf)
+        est = _copy_by_offsets(crop, unknown, est, (ys.start, xs.start), level, nnf, allowed)
     else:
         est = est[ys, xs]
     out = filled.astype(np.float32)
@@ -115,7 +122,7 @@ def _basis() -> np.ndarray:
 BASIS = _basis()
 
 
-def _copy_by_offsets(crop, unknown, est, origin, level, nnf) -> np.ndarray:
+def _copy_by_offsets(crop, unknown, est, origin, level, nnf, allowed=None) -> np.ndarray:
     """Full-resolution texture for a crop larger than the finest level: each hole pixel copies the
     pixel its level match points at, scaled up (one gather; a vote at full size would cost seconds
     on a 12 MP photo). Where that pixel is not known, the scaled-up estimate stays. `est` is the
@@ -136,7 +143,7 @@ def _copy_by_offsets(crop, unknown, est, origin, level, nnf) -> np.ndarray:
     sy = np.rint(ys + off_y[qy, qx] / fy).astype(np.int64)
     sx = np.rint(xs + off_x[qy, qx] / fx).astype(np.int64)
     ok = has[qy, qx] & (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
-    ok[ok] &= ~unknown[sy[ok], sx[ok]]
+    ok[ok] &= ~unknown[sy[ok], sx[ok]] if allowed is None else ~unknown[sy[ok], sx[ok]] & allowed[sy[ok], sx[ok]]
     out = est.copy()
     out[ys[ok] - oy, xs[ok] - ox] = crop[sy[ok], sx[ok]]
     return out
@@ -156,7 +163,8 @@ class _Level:
     """One pyramid level: the photo with the network's layout in the hole, padded by R so every
     target patch can be read; sources are patches wholly inside the image and the known part."""
 
-    def __init__(self, layout: np.ndarray, unknown: np.ndarray, size: tuple[int, int], searching: bool):
+    def __init__(self, layout: np.ndarray, unknown: np.ndarray, size: tuple[int, int], searching: bool,
+                 allowed: np.ndarray | None = None):
         lh, lw = size
         self.size = size
         small = resize(layout, (lw, lh)) if layout.shape[:2] != size else layout
@@ -166,6 +174,8 @@ class _Level:
         self.pad = np.pad(small, ((R, R), (R, R), (0, 0)), mode="edge")
         ok = ~ndimage.binary_dilation(hole, np.ones((PATCH, PATCH), bool))
         ok[:R], ok[lh - R:], ok[:, :R], ok[:, lw - R:] = False, False, False, False
+        if allowed is not None:
+            ok &= resize(allowed.astype(np.float32), (lw, lh), smooth=False) > 0.5 if allowed.shape != size else allowed
         sy, sx = np.nonzero(ok)
         self.sources = len(sy)
         # the nearest valid source of every place: where a carried-up match lands on an invalid one

@@ -24,9 +24,11 @@ class NothingToFill(SfumatoError):
 
 
 def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None = None,
-            job: Job | None = None) -> np.ndarray:
+            job: Job | None = None, sample_from: np.ndarray | None = None) -> np.ndarray:
     """Fill where `mask` (H x W float 0..1, white = fill, grey = partial) is set. Returns an array of
-    the image's shape and dtype; outside the grown mask the input's bits are returned unchanged."""
+    the image's shape and dtype; outside the grown mask the input's bits are returned unchanged.
+    `sample_from` (H x W, > 0 = yes): where a large hole's texture may be copied from (Content-Aware
+    Fill's sampling area); each region's crop is widened to take it in. Thin holes ignore it."""
     options = options or InpaintOptions()
     job = job or Job()
     check_inpaint_options(options)
@@ -40,15 +42,24 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
     grown = grow_hole(hole, options.grow)
     if grown.all():
         raise SfumatoError("the mask covers the whole image: leave some of the picture unmasked to fill from")
+    if sample_from is not None:
+        if sample_from.shape != (h, w):
+            raise SfumatoError(f"the 'sample from' mask is {sample_from.shape[1]}x{sample_from.shape[0]} "
+                               f"but the image is {w}x{h}")
+        sample_from = (sample_from > 0) & ~grown
+        if not sample_from.any():
+            raise SfumatoError("the 'sample from' area has no pixels outside the hole: nothing to copy texture from")
     model = models.load(options.model, options.device, job)
     out = image.copy()
     out_rows = out if out.ndim == 3 else out[:, :, None]
     grey = image.ndim == 2 or image.shape[2] in (1, 2)
     boxes = region_boxes(grown, options.context, options.min_margin)
     for i, (ys, xs, region) in enumerate(boxes):
+        if sample_from is not None:
+            ys, xs, region = _take_in(ys, xs, region, sample_from)
         crop = to_float(colour[ys, xs])
         unknown = grown[ys, xs]  # every hole in the crop, not just this region: holes are not context
-        filled = _fill_region(model, crop, unknown, region, options)
+        filled = _fill_region(model, crop, unknown, region, options, None if sample_from is None else sample_from[ys, xs])
         # mask work and paste-back only around this region (the crop is ~3x larger each way): enough
         # margin that erosion, blur and dilation see everything they would on the whole crop
         wy, wx = padded_box(region, 2 * options.feather + options.grow + 5)
@@ -65,12 +76,23 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
     return out
 
 
-def _fill_region(model, crop: np.ndarray, unknown: np.ndarray, region: np.ndarray, options: InpaintOptions) -> np.ndarray:
+def _take_in(ys: slice, xs: slice, region: np.ndarray, area: np.ndarray) -> tuple[slice, slice, np.ndarray]:
+    """The crop widened to the bounding box of itself and `area`, the region's window moved with it."""
+    ay, ax = padded_box(area, 0)
+    y0, y1 = min(ys.start, ay.start), max(ys.stop, ay.stop)
+    x0, x1 = min(xs.start, ax.start), max(xs.stop, ax.stop)
+    window = np.zeros((y1 - y0, x1 - x0), bool)
+    window[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0] = region
+    return slice(y0, y1), slice(x0, x1), window
+
+
+def _fill_region(model, crop: np.ndarray, unknown: np.ndarray, region: np.ndarray, options: InpaintOptions,
+                 allowed: np.ndarray | None = None) -> np.ndarray:
     """The crop filled by the model (at the region's working scale, models.InpaintModel.__call__),
     then given texture (--detail) and kept grey where the surroundings are grey."""
     filled = model(crop, unknown, region)
     if options.detail:  # texture from the photo itself, for a large hole (a thin one is returned as it is)
-        textured = exemplar.complete(filled, crop, unknown)
+        textured = exemplar.complete(filled, crop, unknown, allowed=allowed)
         filled = textured if options.detail == 1 else filled + options.detail * (textured - filled)
     r, g, b = crop.reshape(-1, 3)[np.flatnonzero(~unknown)[::7]].T  # every 7th known pixel, gathered once
     spread = max(np.abs(r - g).max(initial=0.0), np.abs(g - b).max(initial=0.0), np.abs(r - b).max(initial=0.0))
