@@ -1,8 +1,7 @@
 """The GIMP path with a warm worker, on a 4-megapixel layer (2048x2048): the whole PDB call from
 `proc.run` to the new layer, minus the model's time, and its parts (reading the layer from GEGL,
 moving pixels to the worker and back, writing the new layer), as fractions of the worker's
-stylization time; for the default install and for `sfumato gimp install --resident`. Runs the
-real GIMP 3 (tests/gimp/harness.py).
+stylization time. Runs the real GIMP 3 (tests/gimp/harness.py).
 
     python bench/bench_gimp.py [--runs 3]
 """
@@ -33,13 +32,11 @@ def main() -> None:
     why = harness.available()
     if why:
         raise SystemExit(f"real GIMP unavailable: {why}")
-    for resident in (False, True):
-        print("default install (a plug-in process per call):" if not resident else
-              "`sfumato gimp install --resident` (one process GIMP starts at launch; not the default):")
-        measure(args.runs, args.side, resident)
+    print("default install (a plug-in process per call):")
+    measure(args.runs, args.side)
 
 
-def measure(runs: int, side: int, resident: bool) -> None:
+def measure(runs: int, side: int) -> None:
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         out = Path(tmp) / "out"  # bound into GIMP's chroot by the harness
         out.mkdir()
@@ -48,7 +45,7 @@ def measure(runs: int, side: int, resident: bool) -> None:
         cases = [{"id": f"run{i}", "proc": "sfumato-stylize", "image": str(photo), "args": {"style": "starry-blue"}}
                  for i in range(runs + 1)]
         harness.stop_worker()
-        harness.install_plugin(resident=resident)
+        harness.install_plugin()
         try:
             records, log = harness.run_cases(cases, out)
         finally:

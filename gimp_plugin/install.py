@@ -59,11 +59,11 @@ def _write_json(path: Path, data: dict) -> None:
 def install(gimp_dir: Path | None = None, idle_timeout: int = 600, server: str | None = None,
             token: str | None = None, resident: bool = False) -> list[Path]:
     """Copy the plug-in into each GIMP profile. With `server`, its jobs go to that `sfumato serve`
-    (with `token`) instead of a local worker. `resident`: the menu procedures run in one process GIMP
-    starts at launch instead of one process per call (faster; see RESIDENT_NOTE)."""
+    (with `token`) instead of a local worker. `resident` is refused (RESIDENT_NOTE)."""
+    if resident:
+        raise SfumatoError(RESIDENT_NOTE)
     installed = []
     config = _config(idle_timeout)
-    config["resident"] = resident
     if server:
         config.update(server=server.rstrip("/"), token=token)
     for profile in _targets(gimp_dir):
@@ -117,9 +117,10 @@ def worker_status() -> str:
     return f"running, pid {msg['pid']}, socket {protocol.socket_path()}"
 
 
-RESIDENT_NOTE = ("resident: GIMP starts Sfumato once, at launch, and every call runs in that process (~80 ms "
-                 "less per call); GIMP's Cancel ends that process, and with it Filters > Sfumato until you choose "
-                 "Filters > Sfumato > Start Resident Sfumato or restart GIMP")
+RESIDENT_NOTE = ("--resident is no longer offered: in GIMP 3.0's window a resident plug-in's filters could not be "
+                 "kept in the menus (a Cancel ended the process and its filters, and starting it again brought them "
+                 "back in no menu). Install without it: each call is its own process (~80 ms more per call) and "
+                 "the worker stays warm.")
 
 
 def main(action: str, gimp_dir: Path | None, server: str | None = None, token: str | None = None,
@@ -129,8 +130,6 @@ def main(action: str, gimp_dir: Path | None, server: str | None = None, token: s
             print(f"installed the GIMP plug-in in {dest}" + (f", sending its jobs to {server}" if server else ""))
             if "org.gimp.GIMP" in str(dest):
                 print(f"note: {FLATPAK_NOTE}")
-        if resident:
-            print(f"note: {RESIDENT_NOTE}")
         print(f"worker Python: {sys.executable}. Restart GIMP, then use Filters > Sfumato.")
     elif action == "uninstall":
         dirs = installed_dirs(gimp_dir)
@@ -149,6 +148,6 @@ def main(action: str, gimp_dir: Path | None, server: str | None = None, token: s
             cfg = json.loads((dest / "sfumato-config.json").read_text())
             ok = "ok" if Path(cfg["python"]).exists() else "MISSING - run `sfumato gimp install` again"
             where = f"jobs go to the server {cfg['server']}" if cfg.get("server") else f"worker Python {cfg['python']}: {ok}"
-            print(f"plug-in: {dest} ({where}{', resident' if cfg.get('resident') else ''})")
+            print(f"plug-in: {dest} ({where})")
         print(f"worker: {worker_status()}")
     return 0

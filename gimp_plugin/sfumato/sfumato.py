@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Sfumato for GIMP 3: the file GIMP starts, for every call unless installed resident. The plug-in is
+"""Sfumato for GIMP 3: the file GIMP starts, for every call. The plug-in is
 sfumato_plugin.py; this file only makes the start cheap, because a per-call start is paid on every
 call (bench/bench_gimp.py):
 

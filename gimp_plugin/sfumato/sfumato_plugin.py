@@ -26,10 +26,6 @@ STYLIZE_WITH = "sfumato-stylize-with"
 FILL = "sfumato-fill-selection"
 FRAMES = "sfumato-stylize-frames"
 MENU_PROCEDURES = (FILL, STYLIZE, STYLIZE_WITH, FRAMES)
-# `sfumato gimp install --resident`: GIMP starts RESIDENT at launch (a persistent procedure without
-# arguments) and the menu procedures become its temporary procedures; START does the same from the menu
-RESIDENT = "sfumato-resident"
-START = "sfumato-start-resident"
 
 
 # --- pixels in and out -----------------------------------------------------------------------
@@ -207,7 +203,7 @@ def show_dialog(procedure, config, image, drawables):
     gi.require_version("GimpUi", "3.0")
     gi.require_version("Gtk", "3.0")
     from gi.repository import GimpUi, Gtk
-    if not _ui_ready:  # once per process: a resident one serves many calls
+    if not _ui_ready:  # once per process
         GimpUi.init("sfumato")
         _ui_ready = True
     name = procedure.get_name()
@@ -332,7 +328,7 @@ def run_frames(procedure, run_mode, image, config):
 def run(procedure, run_mode, image, drawables, config, data):
     try:
         return _run(procedure, run_mode, image, drawables, config)
-    except Exception as exc:  # noqa: BLE001 - a bug is one message; resident, it must not end the process
+    except Exception as exc:  # noqa: BLE001 - a bug is one message for the user, not a traceback
         import traceback
         traceback.print_exc()
         return error(procedure, "Sfumato: unexpected error (%s: %s); please report it" % (type(exc).__name__, exc))
@@ -451,10 +447,9 @@ def add_menu(procedure, label):
     procedure.add_menu_path(MENU)
 
 
-def make_procedure(plugin, name, proc_type):
-    """One of the menu procedures: a plug-in procedure (a process per call) or, resident, a temporary
-    procedure of the running resident process."""
-    procedure = Gimp.ImageProcedure.new(plugin, name, proc_type, run, None)
+def make_procedure(plugin, name):
+    """One of the menu procedures: a plug-in procedure, a process per call."""
+    procedure = Gimp.ImageProcedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run, None)
     procedure.set_image_types("RGB*, GRAY*")
     procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
     add_menu(procedure, LABELS[name])
@@ -508,56 +503,22 @@ def make_procedure(plugin, name, proc_type):
     return procedure
 
 
-def resident():
-    try:
-        return bool(client.load_config().get("resident"))
-    except client.WorkerError:
-        return False
-
-
 class Sfumato(Gimp.PlugIn):
-    """By default each call is a process of its own, which GIMP's Cancel ends harmlessly. Resident
-    (`sfumato gimp install --resident`), GIMP starts one process at launch and every call is a
-    message to it: no Python start, GObject introspection and GIMP typelibs per call (~80 ms of a
-    call, bench/bench_gimp.py). GIMP's Cancel kills the whole process of a plug-in
-    (app/plug-in/gimpplugin-progress.c), which then takes Filters > Sfumato with it until START or
-    GIMP's next start: that is why it is not the default."""
+    """Each call is a process of its own, which GIMP's Cancel ends harmlessly (the worker stays warm).
+    There is no resident mode (one process GIMP starts at launch, the filters its temporary
+    procedures): in GIMP 3.0's window the menus of temporary procedures registered at launch fail
+    (Gimp-Widgets-CRITICAL), a Cancel kills that process and its filters with it, and starting it
+    again brings them back in the PDB but never in the menus (GIMP logs "action which doesn't
+    exist"). It saved ~80 ms of a call of seconds."""
 
     def do_set_i18n(self, procname):
         return False
 
     def do_query_procedures(self):
-        return [RESIDENT, START] if resident() else list(MENU_PROCEDURES)
+        return list(MENU_PROCEDURES)
 
     def do_create_procedure(self, name):
-        if name in MENU_PROCEDURES:
-            return make_procedure(self, name, Gimp.PDBProcType.PLUGIN)
-        procedure = Gimp.Procedure.new(self, name, Gimp.PDBProcType.PERSISTENT, self.serve, None)
-        procedure.set_attribution("Sfumato", "Sfumato", "2026")
-        if name == RESIDENT:  # no arguments: GIMP runs it at launch
-            procedure.set_documentation("Sfumato's resident process", "Started by GIMP at launch; it installs "
-                                        "Filters > Sfumato and runs their calls.", name)
-        else:  # from the menu, after a Cancel ended the resident process
-            procedure.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
-                                        Gimp.RunMode.INTERACTIVE, GObject.ParamFlags.READWRITE)
-            add_menu(procedure, "Start Resident Sfumato _Again")
-            procedure.set_documentation("Start Sfumato's resident process again",
-                                        "After GIMP's Cancel ended it: brings the other Sfumato filters back.", name)
-        return procedure
-
-    def serve(self, procedure, config, data):
-        if procedure.get_name() == START:
-            # GIMP answers no PDB call of ours before persistent_ready(): the check comes after it
-            procedure.persistent_ready()
-            if Gimp.get_pdb().procedure_exists(STYLIZE):  # already running: nothing to do
-                return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
-        for name in MENU_PROCEDURES:  # installed before GIMP goes on starting: there for its first call
-            self.add_temp_procedure(make_procedure(self, name, Gimp.PDBProcType.TEMPORARY))
-        if procedure.get_name() == RESIDENT:
-            procedure.persistent_ready()
-        self.persistent_enable()
-        GLib.MainLoop().run()  # until GIMP quits
-        return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+        return make_procedure(self, name)
 
 
 def main(argv):

@@ -36,9 +36,9 @@ def require() -> None:
         pytest.skip(why)
 
 
-def install_plugin(resident: bool = False) -> None:
+def install_plugin() -> None:
     from sfumato.gimp_plugin.install import install
-    install(PROFILE, resident=resident)
+    install(PROFILE)
 
 
 def run_cases(cases: list[dict], out: Path, timeout: int = 900) -> tuple[list[dict], str]:

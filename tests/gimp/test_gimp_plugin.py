@@ -345,48 +345,6 @@ def test_gimps_own_python_loads_gi_without_asyncio_through_the_launcher():
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout + r.stderr
 
 
-RESIDENT_CASES = [dict(c, image=PHOTO) for c in CASES if c["id"] in ("stylize_new", "with_file_inplace", "fill_new",
-                                                                       "frames", "unknown_style", "fill_empty")]
-RESIDENT_CASES += [{"id": "start_again", "call": "sfumato-start-resident"},
-                   {"id": "after_start", "proc": "sfumato-stylize", "image": PHOTO, "selection": ELLIPSE,
-                    "feather": 30, "args": {"style": "starry-blue"}},
-                   {"id": "introspect", "introspect": ["sfumato-stylize", "sfumato-stylize-with",
-                                                       "sfumato-stylize-frames", "sfumato-fill-selection"]}]
-
-
-@pytest.fixture(scope="module")
-def resident_run(tmp_path_factory, gimp_run):
-    out = tmp_path_factory.mktemp("gimp-resident")
-    harness.install_plugin(resident=True)
-    try:
-        records, log = harness.run_cases(RESIDENT_CASES, out)
-    finally:
-        harness.install_plugin()  # the default again, for the other GIMP tests
-    return {r["id"]: r for r in records}, out, log
-
-
-def test_resident_calls_run_in_one_process_and_give_the_same_pixels(gimp_run, resident_run):
-    """`sfumato gimp install --resident`: GIMP starts the plug-in at launch, the menu procedures are its
-    temporary procedures, every call runs in that one process, and the results are the default
-    mode's, bit for bit; errors are the same messages; starting it again while it runs changes nothing."""
-    import re
-    default, default_out, _ = gimp_run
-    records, out, log = resident_run
-    assert set(records["introspect"]["types"].values()) == {"temporary"}, records["introspect"]["types"]
-    assert records["introspect"]["procs"] == default["introspect"]["procs"]  # the same arguments
-    pids = re.findall(r"\[sfumato\] .* plug-in pid (\d+)", log)
-    assert len(pids) == 4 and len(set(pids)) == 1, (pids, log[-3000:])  # (frames print no timing line)
-    assert records["start_again"]["status"] == "success"
-    for cid in ("stylize_new", "with_file_inplace", "fill_new", "frames"):
-        rec, _ = _ok((records, out, log), cid)
-        assert rec["layers_top_down"] == default[cid]["layers_top_down"]
-        assert np.array_equal(_load(out, rec, "result"), _load(default_out, default[cid], "result")), cid
-    assert np.array_equal(_load(out, records["after_start"], "result"), _load(default_out, default["stylize_new"], "result"))
-    for cid in ("unknown_style", "fill_empty"):
-        assert records[cid]["status"] == default[cid]["status"] != "success"
-        assert records[cid]["error"] == default[cid]["error"]
-
-
 def test_cancel_mid_job_leaves_the_image_as_it_was_and_stops_the_job(gimp_run):
     """GIMP's Cancel kills the call's plug-in process; the connection closes, the worker cancels the job
     (its log says so) and goes on serving: the next call is answered by the same worker."""
