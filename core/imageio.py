@@ -64,11 +64,14 @@ def _decode(source, nbytes: int, label: str, meta: dict | None = None) -> np.nda
                     raise SfumatoError(f"{label} declares {w}x{h} pixels in {nbytes} bytes "
                                        "(a decompression bomb?); re-export it as PNG or JPEG")
                 _refuse_frames(img, label)
-                if meta is not None:
-                    meta.update(_metadata(img))
                 if img.format == "PNG" and _png_colour16(source):  # Pillow would cut these to 8 bits
-                    return check_pixels(orient(_decode_png16(source), img.getexif().get(ORIENTATION, 1)), label)
+                    arr = orient(_decode_png16(source), img.getexif().get(ORIENTATION, 1))
+                    if meta is not None:
+                        meta.update(_metadata(img))
+                    return check_pixels(arr, label)
                 img.load()
+                if meta is not None:  # after the decode: reading a PNG's EXIF loads it, and would hide its errors
+                    meta.update(_metadata(img))
                 ImageOps.exif_transpose(img, in_place=True)
                 arr = _to_array(img)
     except SfumatoError:
@@ -166,8 +169,6 @@ def read_frames(path: str | os.PathLike, what: str = "image", meta: dict | None 
                     raise SfumatoError(f"{label} holds {n} frames of {w}x{h}, over the "
                                        f"{MAX_PIXELS // 1_000_000} MP limit in all; shorten or downscale it first")
                 check_size(w, h, label)
-                if meta is not None:
-                    meta.update(_metadata(img))
                 info = {"loop": img.info.get("loop", 0), "format": img.format}
                 for i in range(getattr(img, "n_frames", 1)):
                     img.seek(i)
@@ -178,6 +179,9 @@ def read_frames(path: str | os.PathLike, what: str = "image", meta: dict | None 
                                            "pages as separate images and run them as a folder")
                     frames.append(np.asarray(img.convert("RGBA")))
                     durations.append(int(img.info.get("duration", 100) or 100))
+                if meta is not None:  # after every frame decoded (see _decode)
+                    img.seek(0)
+                    meta.update(_metadata(img))
     except SfumatoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -27,6 +27,15 @@ def _photo(rng: random.Random, w: int, h: int) -> Image.Image:
     return img.crop((x, y, x + 64, y + 48)).resize((w, h))
 
 
+def _pan(rng: random.Random, n: int, w: int = 64, h: int = 48) -> list:
+    """An animation's frames as they come: one scene, the camera moving a few pixels a frame. (Unrelated
+    pictures as frames share no statistics: a dark one among bright ones is stylized dark, by design.)"""
+    img = Image.open(SAMPLE).convert("RGB")
+    x, y = rng.randrange(0, 600 - 64 - 4 * n), rng.randrange(0, 400 - 48)
+    step = rng.randint(1, 4)
+    return [img.crop((x + i * step, y, x + i * step + 64, y + 48)).resize((w, h)) for i in range(n)]
+
+
 def _odd_image(rng: random.Random) -> tuple[Image.Image, str]:
     """An image in one of the modes and shapes users' files come in."""
     w, h = rng.choice([(64, 48), (33, 400), (400, 33), (1, 1), (31, 64), (48, 48), (2000, 40)])
@@ -99,7 +108,7 @@ def cli_case(rng: random.Random, folder: Path) -> list[str]:
         src = src.with_suffix(ext)
         src.write_bytes(data)
     elif kind == "animated":
-        frames = [_photo(rng, 64, 48).convert("P") for _ in range(3)]
+        frames = [f.convert("P") for f in _pan(rng, 3)]
         src = src.with_suffix(".gif")
         frames[0].save(src, save_all=True, append_images=frames[1:], duration=50)
     elif kind == "empty-file":
@@ -178,7 +187,7 @@ def _issue33_case(kind: str, rng: random.Random, folder: Path) -> list[str]:
         _photo(rng, 64, 48).save(src, icc_profile=_icc_rgb(), exif=exif.tobytes())
     else:  # frames: animated GIF, APNG, animated WebP, multi-page TIFF
         src = folder / ("in" + rng.choice([".gif", ".png", ".webp", ".tif"]))
-        frames = [_photo(rng, 64, 48) for _ in range(rng.randint(2, 4))]
+        frames = _pan(rng, rng.randint(2, 4))
         frames[0].save(src, save_all=True, append_images=frames[1:], duration=60)
     out = str(folder / ("out" + out_ext))
     if rng.random() < 0.3:
@@ -197,9 +206,11 @@ def check_animation_result(args: list[str], src: Path, out: Path) -> None:
     from sfumato.imageio import read_frames
     frames_in_, info_in = read_frames(src)
     frames_out, info_out = read_frames(out)
-    assert len(frames_out) == len(frames_in_), f"{args}: {len(frames_in_)} frames in, {len(frames_out)} out"
+    if len(frames_out) != len(frames_in_):  # GIF and APNG writers merge identical neighbours, adding their times
+        assert out.suffix in (".gif", ".png") and sum(info_out["duration"]) == sum(info_in["duration"]), \
+            f"{args}: {len(frames_in_)} frames in, {len(frames_out)} out"
     assert frames_out[0].shape[:2] == frames_in_[0].shape[:2], f"{args}: frame size changed"
-    if out.suffix != ".tif" and src.suffix != ".tif":
+    if out.suffix != ".tif" and src.suffix != ".tif" and len(frames_out) == len(frames_in_):
         assert info_out["duration"] == info_in["duration"], f"{args}: timing {info_in} -> {info_out}"
     assert all(f.max() > 0 for f in frames_out), f"{args}: a black frame"
 

@@ -73,3 +73,23 @@ def test_worker_fuzz_slow_silent_and_cut_clients_never_delay_a_gimp_call(client)
                 assert reply["type"] == "error" and "ended before" in reply["message"], reply
             s.close()
     assert worst < 2.0, worst
+
+
+def test_the_same_input_gets_the_same_answer_from_the_cli_and_the_worker(tmp_path):
+    """Odd sizes, types, NaN/inf/huge pixels and options out of range, through both doors: the same
+    refusal (the same words) or the same pixels, bit for bit."""
+    from tests.fuzz_doors import Worker, cli_door, door_case, same, worker_door
+    rng = random.Random(21)
+    worker = Worker(tmp_path)
+    try:
+        kinds = {"result": 0, "error": 0}
+        for i in range(40):
+            arr, dtype, options = door_case(rng)
+            case = tmp_path / f"case{i}"
+            case.mkdir()
+            a, b = cli_door(arr, options, case), worker_door(worker.path, arr, dtype, options)
+            assert same(a, b), (arr.shape, dtype, options, a if a[0] == "error" else a[0], b if b[0] == "error" else b[0])
+            kinds[a[0]] += 1
+        assert kinds["result"] >= 3 and kinds["error"] >= 10, kinds
+    finally:
+        worker.close()

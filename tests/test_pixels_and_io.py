@@ -453,3 +453,30 @@ def test_an_output_name_over_255_bytes_is_one_error(tmp_path, photo):
     from sfumato.imageio import write_image
     with pytest.raises(SfumatoError, match="too long .* over the 255"):
         write_image(tmp_path / ("x" * 300 + ".png"), photo)
+
+
+def test_a_damaged_png_is_refused_whether_or_not_its_metadata_is_asked_for(tmp_path):
+    """Reading a PNG's EXIF makes Pillow decode it; a decode that failed there must not leave a half
+    image that the real read then takes as good (the CLI asks for the metadata, to carry it)."""
+    import io
+    import random
+    rng = random.Random(3)
+    good = io.BytesIO()
+    Image.open(SAMPLES / "coffee.jpg").crop((0, 0, 64, 48)).save(good, format="PNG")
+    agreed = 0
+    for i in range(150):
+        data = bytearray(good.getvalue())
+        for _ in range(rng.randint(1, 6)):
+            data[rng.randrange(40, len(data))] ^= 1 << rng.randrange(8)
+        path = tmp_path / f"d{i}.png"
+        path.write_bytes(bytes(data))
+        outcomes = []
+        for meta in (None, {}):
+            try:
+                outcomes.append(read_image(path, meta=meta))
+            except SfumatoError as exc:
+                outcomes.append(str(exc))
+        plain, with_meta = outcomes
+        assert type(plain) is type(with_meta) and (isinstance(plain, str) or np.array_equal(plain, with_meta)), i
+        agreed += isinstance(plain, str)
+    assert agreed > 20  # damage was found and refused both ways

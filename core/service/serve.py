@@ -171,7 +171,7 @@ class Service:
     # --- the job -----------------------------------------------------------------------------
     def parse(self, op: str, content_type: str, body: bytes, query) -> tuple[dict, dict]:
         """(header, arrays) for the worker's job functions, or SfumatoError / Refused."""
-        from .worker import _inputs
+        from .worker import _inputs, check_request
         kind = content_type.split(";")[0].strip().lower()
         if kind == protocol.FRAME_TYPE:
             reader = _BytesReader(body)
@@ -194,6 +194,7 @@ class Service:
         if isinstance(options, dict):  # the server's device, whatever a client asks
             header["options"] = dict(options, device=self.settings.device)
         try:
+            check_request(op, header)  # the options first, as the CLI and the worker check them
             return header, _inputs(header, buffers)
         except SfumatoError:
             raise

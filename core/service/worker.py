@@ -141,6 +141,23 @@ def op_stylize_frames(header: dict, arrays: dict, job: Job) -> list[np.ndarray]:
     return stylize_frames(frames, options, job=job)
 
 
+def check_request(op: str, header: dict) -> None:
+    """A job's options, checked before its pixels: the order the CLI checks them in (the option
+    ranges, then the options together, then the style), so every door gives the same first message."""
+    from ..styling.pipeline import StylizeOptions
+    if op in ("stylize", "stylize_frames"):
+        o = _options(header, _fields("stylize", style=str))
+        # a style image's pixels are checked with the others; here only that one style is named
+        options = StylizeOptions(**o, style_image=None if o.get("style") is not None else np.zeros((1, 1, 3)))
+        _check_stylize(options)
+        if options.style is not None:
+            from ..styling.styles import parse_style
+            parse_style(options.style)
+    elif op == "inpaint":
+        from ..options import InpaintOptions, check_inpaint_options
+        check_inpaint_options(InpaintOptions(**_options(header, _fields("inpaint", model=str))))
+
+
 def _check_stylize(options) -> None:
     """The CLI's check of a stylize run's options (core/styling/pipeline.py), in the request's words."""
     from ..styling.pipeline import check_options
@@ -347,6 +364,7 @@ class Worker:
 
         watcher = threading.Thread(target=watch, daemon=True)
         try:
+            check_request(op, header)
             arrays = _inputs(header, buffers)
             del buffers
             watcher.start()
