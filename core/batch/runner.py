@@ -265,6 +265,10 @@ def _oldest(pending):
 
 def _init_process(threads: int) -> None:
     os.environ["SFUMATO_THREADS"] = str(threads)  # read by runtime/sessions.py when it starts a session
+    import signal
+    # Ctrl-C reaches the whole process group: the main process stops the pool; a worker left to its
+    # default would print a KeyboardInterrupt traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Attempt:
