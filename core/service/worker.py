@@ -121,11 +121,16 @@ def _mask(arrays: dict) -> np.ndarray | None:
 
 
 def op_stylize(header: dict, arrays: dict, job: Job) -> np.ndarray:
-    from ..styling.pipeline import StylizeOptions, stylize
+    from ..styling.pipeline import StylizeOptions, stylize, stylize_region
     mask = _mask(arrays)
     o = _options(header, _fields("stylize", style=str))
     options = StylizeOptions(**o, style_image=arrays.get("style_image"))
     _check_stylize(options)
+    region = header.get("region")  # [x, y, width, height]: a preview of that part of the result
+    if region is not None:
+        if not (isinstance(region, list) and len(region) == 4 and all(type(v) is int for v in region)):
+            raise SfumatoError("region must be [x, y, width, height] in whole pixels")
+        return stylize_region(arrays["image"], options, region, mask=mask, job=job)
     return stylize(arrays["image"], options, mask=mask, job=job)
 
 

@@ -56,13 +56,16 @@ def check_options(o: StylizeOptions) -> None:
 
 
 def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None = None,
-            out: np.ndarray | None = None, job: Job | None = None, shared: SharedStats | None = None) -> np.ndarray:
+            out: np.ndarray | None = None, job: Job | None = None, shared: SharedStats | None = None,
+            region: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Stylize an H x W[x C] image array (uint8, uint16 or float; grey, RGB or with alpha).
 
     Returns an array of the same shape and dtype (written into `out` when given). Alpha is copied;
     where `mask` (H x W float 0..1) is 0 the input pixels are returned bit for bit, grey values blend.
     `job` receives progress and can cancel (by default one nobody watches). `shared`: the frames of a clip share their
-    normalisation statistics through it (core/batch/video.py).
+    normalisation statistics through it (core/batch/video.py). `region` (x0, y0, x1, y1): only the
+    pixels there are made, exactly as the whole run makes them (stylize_region); the rest of `out` is
+    not meaningful.
     """
     check_options(options)
     job = job or Job()
@@ -102,8 +105,21 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
         job.progress(y1 / h)
 
     stylize_tiled(net, colour, emit, scale=options.scale, tile=options.tile, stats_side=options.stats_side,
-                  shared=shared)
+                  shared=shared, region=region)
     return out
+
+
+def stylize_region(image: np.ndarray, options: StylizeOptions, region: tuple[int, int, int, int],
+                   mask: np.ndarray | None = None, job: Job | None = None) -> np.ndarray:
+    """The pixels of `region` (x, y, width, height) of stylize(image, options, mask), and only the work
+    they need: a preview that equals the final result there. Large images run the tiles that reach
+    the region with the whole image's statistics; small ones run in one pass anyway."""
+    h, w = image.shape[:2]
+    x, y, rw, rh = (int(v) for v in region)
+    if not (0 <= x < x + rw <= w and 0 <= y < y + rh <= h):
+        raise SfumatoError(f"region {rw}x{rh}+{x}+{y} is not inside the {w}x{h} image")
+    out = stylize(image, options, mask=mask, job=job, region=(x, y, x + rw, y + rh))
+    return np.ascontiguousarray(out[y:y + rh, x:x + rw])
 
 
 class _FrameJob:

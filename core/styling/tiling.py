@@ -67,10 +67,13 @@ class SharedStats:
 def stylize_tiled(net: StatsNet, source: np.ndarray, emit: Callable[[int, int, np.ndarray], None], *,
                   scale: float = 1.0, tile: int = 1024, overlap: int = 64, margin: int = 64,
                   stats_side: int = 1024, single_pass_pixels: int = 2048 * 2048,
-                  shared: SharedStats | None = None) -> None:
+                  shared: SharedStats | None = None, region: tuple[int, int, int, int] | None = None) -> None:
     """Stylize `source` (H x W x 3, any storage dtype). The network runs at the image size / `scale`.
     `emit(y0, y1, rows)` receives finished output rows (float32, image resolution) top to bottom.
-    `shared`: statistics carried over from earlier frames (they are used, then updated)."""
+    `shared`: statistics carried over from earlier frames (they are used, then updated).
+    `region` (x0, y0, x1, y1): only the tiles that reach it are run and only rows that cross it are
+    emitted, with the whole image's statistics, so its pixels are exactly the whole run's (a preview);
+    the other pixels of an emitted row are not meaningful."""
     h, w = source.shape[:2]
     net_w, net_h = max(1, round(w / scale)), max(1, round(h / scale))
     if scale == 1.0 and h * w <= single_pass_pixels:
@@ -99,7 +102,13 @@ def stylize_tiled(net: StatsNet, source: np.ndarray, emit: Callable[[int, int, n
         if carry is not None:
             acc[:carry.shape[0]] = carry
         wy = ramp(y0, y1, ov, r == 0, r == len(rows) - 1)
+        done = (rows[r + 1][0] - y0) if r + 1 < len(rows) else (y1 - y0)
+        if region is not None and (y1 <= region[1] or y0 >= region[3]):  # no tile of this row reaches it
+            carry = None if r + 1 == len(rows) else np.zeros((y1 - y0 - done, w, 3), np.float32)
+            continue
         for c, (x0, x1) in enumerate(cols):
+            if region is not None and (x1 <= region[0] or x0 >= region[2]):
+                continue
             cy0, cy1, cx0, cx1 = max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m)
             crop = to_float(source[cy0:cy1, cx0:cx1])
             if scale != 1.0:
@@ -107,6 +116,6 @@ def stylize_tiled(net: StatsNet, source: np.ndarray, emit: Callable[[int, int, n
             out, _ = net.run(crop, stats)
             out = resize(out, (cx1 - cx0, cy1 - cy0))
             acc[:, x0:x1] += out[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] * (wy[:, None, None] * wx[c][None, :, None])
-        done = (rows[r + 1][0] - y0) if r + 1 < len(rows) else (y1 - y0)
-        emit(y0, y0 + done, acc[:done])
+        if region is None or (y0 < region[3] and y0 + done > region[1]):
+            emit(y0, y0 + done, acc[:done])
         carry = acc[done:].copy() if r + 1 < len(rows) else None

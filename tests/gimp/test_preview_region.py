@@ -1,0 +1,60 @@
+"""The preview of the GIMP dialogs: a region of the stylized layer, made with only the work it needs and
+the whole layer's statistics, equals that region of the final result, bit for bit; the worker answers
+a request for a region with it. (No GIMP needed.)"""
+import numpy as np
+import pytest
+
+from sfumato.errors import SfumatoError
+from sfumato.styling.pipeline import StylizeOptions, stylize, stylize_region
+
+REGIONS = [(200, 120, 256, 160), (536, 336, 64, 64)]
+
+
+@pytest.mark.parametrize("options", [
+    {"style": "starry-blue"},                                    # one pass over the whole layer
+    {"style": "starry-blue", "scale": 1.5, "tile": 128},          # tiles, with the statistics of the whole
+    {"style": "crimson:0.5,ink-comic:0.5", "tile": 128, "scale": 2.0, "strength": 0.6, "preserve_colors": True},
+])
+def test_a_region_equals_that_region_of_the_whole_result(photo, options):
+    o = StylizeOptions(**options)
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[60:340, 100:500] = 1.0
+    mask[100:300, 140:460] = 0.5
+    for m in (None, mask):
+        whole = stylize(photo, o, mask=m)
+        for x, y, w, h in REGIONS:
+            part = stylize_region(photo, o, (x, y, w, h), mask=m)
+            assert part.shape == (h, w, 3) and part.dtype == photo.dtype
+            assert np.array_equal(part, whole[y:y + h, x:x + w]), (options, (x, y, w, h), m is None)
+
+
+def test_a_region_runs_only_the_tiles_that_reach_it(photo, monkeypatch):
+    """Fewer network runs than the whole (otherwise a preview would cost a whole stylize)."""
+    from sfumato.styling import adapter
+    runs = []
+    real = adapter.NormStatsAdapter.run
+
+    def counting(self, *a, **k):
+        runs.append(1)
+        return real(self, *a, **k)
+    monkeypatch.setattr(adapter.NormStatsAdapter, "run", counting)
+    o = StylizeOptions(style="starry-blue", scale=1.5, tile=128)
+    stylize(photo, o)
+    whole = len(runs)
+    runs.clear()
+    stylize_region(photo, o, (0, 0, 64, 64))
+    assert 1 < len(runs) <= whole // 3, (len(runs), whole)
+
+
+def test_a_region_outside_the_image_is_refused(photo):
+    with pytest.raises(SfumatoError, match="not inside"):
+        stylize_region(photo, StylizeOptions(style="starry-blue"), (550, 0, 100, 100))
+
+
+def test_the_worker_answers_a_region(photo):
+    from sfumato.runtime.job import Job
+    from sfumato.service.worker import op_stylize
+    header = {"options": {"style": "starry-blue", "scale": 1.5, "tile": 128}, "region": [200, 120, 256, 160]}
+    part = op_stylize(header, {"image": photo}, Job())
+    whole = stylize(photo, StylizeOptions(style="starry-blue", scale=1.5, tile=128))
+    assert np.array_equal(part, whole[120:280, 200:456])
