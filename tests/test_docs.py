@@ -158,5 +158,17 @@ def test_the_readme_and_docs_link_only_to_files_that_exist():
     assert not missing, f"links to missing files: {missing}"
 
 
+def test_the_readme_stays_a_short_guide():
+    """Issue 34: a README a newcomer reads in five minutes, GIMP within its first ~100 lines, and the two
+    commands it gives are the ones CI runs."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; move the detail to docs/"
+    gimp = next(i for i, line in enumerate(lines) if line.startswith("## ") and "GIMP" in line)
+    assert gimp < 100, f"the GIMP section starts at line {gimp + 1}"
+    text = "\n".join(lines)
+    assert "make demo" in text and "make test" in text
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
 if __name__ == "__main__":
     sys.stdout.write(render())
