@@ -69,7 +69,7 @@ def install(gimp_dir: Path | None = None, idle_timeout: int = 600, server: str |
     for profile in _targets(gimp_dir):
         dest = profile / "plug-ins" / "sfumato"
         dest.mkdir(parents=True, exist_ok=True)
-        for name in ("sfumato.py", "sfumato_plugin.py", "sfumato_client.py"):
+        for name in ("sfumato.py", "sfumato_plugin.py", "sfumato_client.py", "sfumato_preview.py"):
             shutil.copyfile(PLUGIN_SRC / name, dest / name)
         shutil.copyfile(PROTOCOL_SRC, dest / "sfumato_protocol.py")
         (dest / "sfumato.py").chmod(0o755)  # GIMP skips plug-ins without the run bit

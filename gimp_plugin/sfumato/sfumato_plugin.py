@@ -234,9 +234,44 @@ def show_dialog(procedure, config, image, drawables):
         config.connect("notify::style-layer", check)
         config.connect("notify::style-file", check)
     check()
+    preview = None
+    if name != FRAMES and len(drawables) == 1 and isinstance(drawables[0], Gimp.Layer) \
+            and not (name == FILL and Gimp.Selection.is_empty(image)):
+        preview = make_preview(name, image, drawables[0], config)
+        dialog.get_content_area().pack_start(preview.widget, False, False, 6)
+        dialog.get_content_area().reorder_child(preview.widget, 1)
+        preview.widget.show_all()
+        config.connect("notify", preview.changed)
+        preview.changed()
     ok = dialog.run()
+    if preview is not None:
+        preview.close()
     dialog.destroy()
     return ok
+
+
+def make_preview(name, image, layer, config):
+    """The dialog's live preview (sfumato_preview.py), fed the layer and selection as the final call reads
+    them, read once here."""
+    import sfumato_preview
+    spec, pixels, _ = read_layer(image, layer)
+    data = b"".join(bytes(strip) for strip in pixels)
+    mask = None
+    w, h = spec["width"], spec["height"]
+    focus = (0, 0, w, h)
+    if not Gimp.Selection.is_empty(image):
+        try:
+            mask_spec, strips = read_selection(image, layer)
+        except client.WorkerError:  # off the layer: the preview shows the message the call would give
+            mask_spec, strips = None, None
+        if strips is not None:
+            mask = (mask_spec, b"".join(bytes(strip) for strip in strips))
+            _, ox, oy = layer.get_offsets()
+            _, _, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+            focus = (max(0, x1 - ox), max(0, y1 - oy), min(w, x2 - ox) - max(0, x1 - ox),
+                     min(h, y2 - oy) - max(0, y1 - oy))
+    return sfumato_preview.Preview(spec, data, mask, focus, lambda header, buffers: REQUESTS[name](
+        config, header, buffers), region_supported=name != FILL)
 
 
 def success(procedure, layer):

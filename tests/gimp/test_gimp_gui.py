@@ -149,15 +149,54 @@ def test_filters_sfumato_opens_with_its_four_filters(session):
 def test_each_dialog_opens_from_the_menu(session, proc):
     g = session
     switch_to(g, "coffee")
+    seen = previews(g)
     wid = g.open_dialog(proc, ENTRIES[proc][1])
     title = g.g("xdo", "getwindowname", wid).strip()
     assert title == ENTRIES[proc][0].replace("_", "").rstrip("."), title   # GIMP's style: no "..."
+    if proc in ("sfumato-fill-selection", "sfumato-stylize"):  # their previews, drawn by the worker
+        g.until("the preview", lambda: previews(g) > seen, 90)
     time.sleep(0.5)  # let it draw
     path = g.shots / SHOT_NAMES[proc]
     g.shot(path, g.geometry(wid, frame=True))
     keep(path, SHOT_NAMES[proc])
     g.close_window(wid)
     g.until("the plug-in to end", lambda: not g.plug_in_pids(), 20)
+
+
+def worker_cancels(g) -> int:
+    """Jobs the worker this GIMP started has cancelled (its log is in GIMP's runtime folder)."""
+    return sum(p.read_text().count("stylize cancelled after") for p in (g.state / "xdg").rglob("worker.log"))
+
+
+def previews(g) -> int:
+    """Previews drawn so far: the plug-in logs a line for each."""
+    return g.log().count("[sfumato] preview ")
+
+
+def test_a_changed_setting_redraws_the_preview_and_closing_leaves_nothing(session):
+    """Style strength one step down (its mnemonic, then Page Down): a new preview comes; the dialog
+    answers meanwhile (it closes at once), no plug-in process or layer is left."""
+    g = session
+    switch_to(g, "coffee")
+    seen = previews(g)
+    wid = g.open_dialog("sfumato-stylize", "s")
+    g.until("the first preview", lambda: previews(g) > seen, 90)
+    for _ in range(3):  # a key can be lost while the dialog takes the focus
+        g.g("xdo", "windowactivate", "--sync", wid)
+        g.key("alt+n", "Page_Down")
+        try:
+            g.until("the preview of the new setting", lambda: previews(g) > seen + 1, 30)
+            break
+        except AssertionError:
+            pass
+    else:
+        raise AssertionError("no new preview after the setting changed")
+    line = g.log().split("[sfumato] preview ")[-1].splitlines()[0]
+    assert re.match(r"\d+x\d+ drawn [\d.]+s after the change", line), line
+    g.key("alt+n", "Page_Down")  # and close while that one is being made
+    g.close_window(wid)
+    g.until("the plug-in to end", lambda: not g.plug_in_pids(), 20)
+    assert "1 layer" in g.title(), g.title()
 
 
 def test_a_fill_with_nothing_selected_is_refused_in_the_dialog(session):
@@ -188,7 +227,7 @@ def test_ok_on_a_fill_makes_a_layer_and_ctrl_z_restores_the_exact_picture(sessio
     assert "1 layer" in g.title(), g.title()
     wid = g.open_dialog("sfumato-fill-selection", "r")
     time.sleep(0.3)
-    g.close_window(wid, key="Return")  # OK is the default button
+    g.close_window(wid, key="alt+o")  # OK
     g.until("the fill's new layer", lambda: "2 layers" in g.title(), 120)
     g.until("the plug-in to end", lambda: not g.plug_in_pids(), 30)
     filled = steady_canvas(g, g.shots / "fill-after.png")
@@ -207,10 +246,11 @@ def test_cancel_mid_run_leaves_the_picture_and_the_menu_as_they_were(session):
     switch_to(g, "coffee-big")
     before = steady_canvas(g, g.shots / "cancel-before.png")
     assert "1 layer" in g.title(), g.title()
-    worker_log = g.state / "xdg"  # the worker's log is in GIMP's runtime folder
+    seen = previews(g)
     wid = g.open_dialog("sfumato-stylize", "s")
-    time.sleep(0.3)
-    g.close_window(wid, key="Return")
+    g.until("the preview", lambda: previews(g) > seen, 120)  # so the cancel below is the final call's
+    cancels = worker_cancels(g)
+    g.close_window(wid, key="alt+o")
     g.until("the stylize to run", g.plug_in_pids, 20)
     time.sleep(2.0)  # into the job (the worker's log proves it was cancelled mid-run)
     g.click_cancel()
@@ -218,8 +258,7 @@ def test_cancel_mid_run_leaves_the_picture_and_the_menu_as_they_were(session):
     assert "1 layer" in g.title(), g.title()
     after = steady_canvas(g, g.shots / "cancel-after.png")
     assert np.array_equal(after, before)
-    g.until("the worker to note the cancel",
-            lambda: any("stylize cancelled after" in p.read_text() for p in worker_log.rglob("worker.log")), 30)
+    g.until("the worker to note the cancel", lambda: worker_cancels(g) > cancels, 30)
     switch_to(g, "coffee")
     menus = g.open_sfumato_menu()
     time.sleep(0.3)
