@@ -77,6 +77,8 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
         raise SfumatoError("the mask is empty (all black): nothing to stylize")
     out = np.empty_like(image) if out is None else out
     net, pixel_strength = _network(options, colour, job)
+    if region is not None:  # a preview: the network's answers are kept for the next setting change
+        net = _Remembered(net, PREVIEW_MEMORY)
 
     grey = image.ndim == 2 or image.shape[2] in (1, 2)
 
@@ -107,6 +109,67 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
     stylize_tiled(net, colour, emit, scale=options.scale, tile=options.tile, stats_side=options.stats_side,
                   shared=shared, region=region)
     return out
+
+
+class NetMemory:
+    """The network's answers (output and statistics) for the inputs it was given, most recent first,
+    up to `limit` bytes: a preview whose setting change needs no new network run (strength, colours,
+    the selection, the view moving over tiles already run) is only the blending."""
+
+    def __init__(self, limit: int = 512 << 20):
+        from collections import OrderedDict
+        self.limit, self.used, self.items = limit, 0, OrderedDict()
+
+    def get(self, key):
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        return None
+
+    def put(self, key, value) -> None:
+        size = sum(a.nbytes for a in value)
+        if size > self.limit:
+            return
+        for a in value:
+            a.flags.writeable = False  # shared with later calls: nobody may change it
+        self.items[key] = value
+        self.used += size
+        while self.used > self.limit:
+            _, old = self.items.popitem(last=False)
+            self.used -= sum(a.nbytes for a in old)
+
+
+PREVIEW_MEMORY = NetMemory()
+
+
+def _digest(*arrays) -> bytes:
+    import hashlib
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.digest()
+
+
+class _Remembered:
+    """A network whose answers come from `memory` when it was given the same pixels, statistics and
+    conditioning (the style) before: exactly what it would compute again."""
+
+    def __init__(self, net, memory: NetMemory):
+        self.net, self.memory = net, memory
+        names = sorted(net.conditioning)
+        # sessions are kept for the process's life (runtime/sessions.py): the id names the model
+        self.ident = (id(net.session), tuple(names),
+                      _digest(*(np.asarray(net.conditioning[n]) for n in names)))
+
+    def run(self, image: np.ndarray, stats: np.ndarray | None = None):
+        key = (self.ident, stats is None, _digest(image) if stats is None else _digest(image, stats))
+        found = self.memory.get(key)
+        if found is None:
+            found = self.net.run(image, stats)
+            self.memory.put(key, found)
+        return found
 
 
 def stylize_region(image: np.ndarray, options: StylizeOptions, region: tuple[int, int, int, int],

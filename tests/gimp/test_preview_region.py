@@ -7,6 +7,13 @@ import pytest
 from sfumato.errors import SfumatoError
 from sfumato.styling.pipeline import StylizeOptions, stylize, stylize_region
 
+@pytest.fixture(autouse=True)
+def _fresh_memory(monkeypatch):
+    """Each test starts with no network answers kept from another."""
+    from sfumato.styling import pipeline
+    monkeypatch.setattr(pipeline, "PREVIEW_MEMORY", pipeline.NetMemory())
+
+
 REGIONS = [(200, 120, 256, 160), (536, 336, 64, 64)]
 
 
@@ -44,6 +51,32 @@ def test_a_region_runs_only_the_tiles_that_reach_it(photo, monkeypatch):
     runs.clear()
     stylize_region(photo, o, (0, 0, 64, 64))
     assert 1 < len(runs) <= whole // 3, (len(runs), whole)
+
+
+def test_a_strength_change_needs_no_new_network_run(photo, monkeypatch):
+    """The worker keeps the network's answers for previews: the next preview at another strength or
+    with the colours kept is only the blending, and still equals the final result there."""
+    from sfumato.styling import adapter
+    runs = []
+    real = adapter.NormStatsAdapter.run
+
+    def counting(self, *a, **k):
+        runs.append(1)
+        return real(self, *a, **k)
+    monkeypatch.setattr(adapter.NormStatsAdapter, "run", counting)
+    region = (100, 50, 320, 320)
+    stylize_region(photo, StylizeOptions(style="crimson", tile=256, scale=1.25), region)
+    assert runs
+    for changed in ({"strength": 0.4}, {"preserve_colors": True}):
+        o = StylizeOptions(style="crimson", tile=256, scale=1.25, **changed)
+        runs.clear()
+        part = stylize_region(photo, o, region)
+        assert not runs, changed
+        whole = stylize(photo, o)
+        assert np.array_equal(part, whole[50:370, 100:420]), changed
+    runs.clear()
+    stylize_region(photo, StylizeOptions(style="starry-blue", tile=256, scale=1.25), region)
+    assert runs  # another style is another network: it runs
 
 
 def test_a_region_outside_the_image_is_refused(photo):
