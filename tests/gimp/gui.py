@@ -73,11 +73,13 @@ class Gui:
             raise RuntimeError(f"gimp3-gui.sh {' '.join(map(str, args))}: rc {r.returncode}\n{r.stdout}{r.stderr}")
         return r.stdout
 
-    def start(self, profile: Path, files, binds=()):
+    def start(self, profile: Path, files, binds=(), env=()):
         self.profile = profile
         args = ["start", "--profile", str(profile)]
         for b in binds:
             args += ["--bind", str(b)]
+        for e in env:
+            args += ["--env", e]
         out = self.g(*args, *map(str, files), timeout=240)
         self.window = re.search(r"window=(\d+)", out).group(1)
         return out
