@@ -81,12 +81,15 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
         net = _Remembered(net, PREVIEW_MEMORY)
 
     grey = image.ndim == 2 or image.shape[2] in (1, 2)
+    # a region's columns only (every step below is per pixel, so they come out the same)
+    xs = slice(None) if region is None else slice(region[0], region[2])
 
     def emit(y0: int, y1: int, stylized: np.ndarray) -> None:
-        m = None if mask is None else mask[y0:y1, :, None]
+        stylized = stylized[:, xs]
+        m = None if mask is None else mask[y0:y1, xs, None]
         # the input in float only where something needs it (a full-image pass costs ~2% at 2048 px)
         needs_original = options.preserve_colors or pixel_strength < 1.0 or m is not None
-        original = to_float(colour[y0:y1]) if needs_original else None
+        original = to_float(colour[y0:y1, xs]) if needs_original else None
         result = keep_colours(stylized, original) if options.preserve_colors else stylized
         if pixel_strength < 1.0:
             result = original + pixel_strength * (result - original)
@@ -95,8 +98,8 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
         if grey:
             result = result.mean(axis=2, keepdims=True)
         stored = from_float(result, image.dtype)
-        rows = out[y0:y1] if out.ndim == 3 else out[y0:y1, :, None]
-        src = image[y0:y1] if image.ndim == 3 else image[y0:y1, :, None]
+        rows = out[y0:y1, xs] if out.ndim == 3 else out[y0:y1, xs, None]
+        src = image[y0:y1, xs] if image.ndim == 3 else image[y0:y1, xs, None]
         nc = stored.shape[2]
         rows[:, :, :nc] = stored
         if m is not None:  # untouched pixels: the input's own bits, not a round trip through float
@@ -107,7 +110,7 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
         job.progress(y1 / h)
 
     stylize_tiled(net, colour, emit, scale=options.scale, tile=options.tile, stats_side=options.stats_side,
-                  shared=shared, region=region)
+                  shared=shared, region=region, downscale=downscaled if region is None else _remembered_downscale)
     return out
 
 
@@ -150,6 +153,17 @@ def _digest(*arrays) -> bytes:
         h.update(f"{a.shape}{a.dtype}".encode())
         h.update(memoryview(a).cast("B"))
     return h.digest()
+
+
+def _remembered_downscale(source: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """downscaled(), kept in PREVIEW_MEMORY for the same pixels: the statistics pass's input of a big
+    layer takes longer to make (~0.3 s at 4800 x 3200) than to look up."""
+    key = ("downscaled", size, _digest(source))
+    found = PREVIEW_MEMORY.get(key)
+    if found is None:
+        found = (downscaled(source, size),)
+        PREVIEW_MEMORY.put(key, found)
+    return found[0]
 
 
 class _Remembered:

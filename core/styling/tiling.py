@@ -67,13 +67,14 @@ class SharedStats:
 def stylize_tiled(net: StatsNet, source: np.ndarray, emit: Callable[[int, int, np.ndarray], None], *,
                   scale: float = 1.0, tile: int = 1024, overlap: int = 64, margin: int = 64,
                   stats_side: int = 1024, single_pass_pixels: int = 2048 * 2048,
-                  shared: SharedStats | None = None, region: tuple[int, int, int, int] | None = None) -> None:
+                  shared: SharedStats | None = None, region: tuple[int, int, int, int] | None = None,
+                  downscale: Callable[[np.ndarray, tuple[int, int]], np.ndarray] = downscaled) -> None:
     """Stylize `source` (H x W x 3, any storage dtype). The network runs at the image size / `scale`.
     `emit(y0, y1, rows)` receives finished output rows (float32, image resolution) top to bottom.
     `shared`: statistics carried over from earlier frames (they are used, then updated).
     `region` (x0, y0, x1, y1): only the tiles that reach it are run and only rows that cross it are
     emitted, with the whole image's statistics, so its pixels are exactly the whole run's (a preview);
-    the other pixels of an emitted row are not meaningful."""
+    the other pixels of an emitted row are not meaningful. `downscale` makes the statistics pass's input."""
     h, w = source.shape[:2]
     net_w, net_h = max(1, round(w / scale)), max(1, round(h / scale))
     if scale == 1.0 and h * w <= single_pass_pixels:
@@ -84,7 +85,7 @@ def stylize_tiled(net: StatsNet, source: np.ndarray, emit: Callable[[int, int, n
         return
 
     f = min(1.0, stats_side / max(net_w, net_h))
-    _, stats = net.run(downscaled(source, (max(32, round(net_w * f)), max(32, round(net_h * f)))))
+    _, stats = net.run(downscale(source, (max(32, round(net_w * f)), max(32, round(net_h * f)))))
     if shared is not None:
         shared.observe(stats)
         stats = shared.value
