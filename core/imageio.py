@@ -244,16 +244,29 @@ def write_frames(path: str | os.PathLike, frames: list, info: dict, meta: dict |
     return path
 
 
+# a TIFF's descriptive tags: who made the picture, with what, when (its other tags describe the file)
+TIFF_DESCRIPTIVE = (0x010E, 0x010F, 0x0110, 0x0112, 0x0131, 0x0132, 0x013B, 0x8298)
+
+
 def _metadata(img: Image.Image) -> dict:
     """The colour profile and EXIF an output of `img` carries (EXIF orientation set to normal)."""
     meta = {}
     if img.info.get("icc_profile"):
         meta["icc_profile"] = img.info["icc_profile"]
-    if img.format in ("JPEG", "MPO", "PNG", "WEBP"):  # a TIFF's "EXIF" is its own tags: not carried
+    if img.format in ("JPEG", "MPO", "PNG", "WEBP", "TIFF"):
         try:
             exif = Image.Exif()  # a copy: the image's own still turns the pixels
-            exif.load(img.getexif().tobytes())
-            if len(exif):
+            if img.format == "TIFF":  # its first IFD is the file's layout too: only the camera's tags
+                own = img.getexif()
+                for tag in TIFF_DESCRIPTIVE:
+                    if tag in own:
+                        exif[tag] = own[tag]
+                for ifd in (0x8769, 0x8825):  # the EXIF and GPS sub-IFDs
+                    if own.get_ifd(ifd):
+                        exif.get_ifd(ifd).update(own.get_ifd(ifd))
+            else:
+                exif.load(img.getexif().tobytes())
+            if len(exif) or exif.get_ifd(0x8769):
                 if ORIENTATION in exif:
                     exif[ORIENTATION] = 1
                 meta["exif"] = exif.tobytes()

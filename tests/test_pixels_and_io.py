@@ -480,3 +480,20 @@ def test_a_damaged_png_is_refused_whether_or_not_its_metadata_is_asked_for(tmp_p
         assert type(plain) is type(with_meta) and (isinstance(plain, str) or np.array_equal(plain, with_meta)), i
         agreed += isinstance(plain, str)
     assert agreed > 20  # damage was found and refused both ways
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".tif"])
+def test_a_tiffs_camera_tags_are_carried_not_its_layout(tmp_path, ext):
+    from sfumato.imageio import read_image, write_image
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "Canon", 6
+    exif.get_ifd(0x8769)[0x9003] = "2024:01:01 10:00:00"
+    Image.open(SAMPLES / "coffee.jpg").save(tmp_path / "in.tif", exif=exif.tobytes())
+    meta = {}
+    a = read_image(tmp_path / "in.tif", meta=meta)
+    assert a.shape == (600, 400, 3)
+    write_image(tmp_path / f"out{ext}", a, meta)
+    got = Image.open(tmp_path / f"out{ext}").getexif()
+    assert got.get(0x010F) == "Canon" and got.get(0x0112, 1) == 1  # normal (Pillow drops a TIFF's as it turns it)
+    assert got.get_ifd(0x8769).get(0x9003) == "2024:01:01 10:00:00"
+    assert read_image(tmp_path / f"out{ext}").shape == (600, 400, 3)
