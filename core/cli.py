@@ -188,8 +188,10 @@ class StylizeFile:
         from .styling.pipeline import stylize
         if frames_in(task.source) > 1:
             return self.animation(task, frames_in(task.source), job)
+        from .imageio import check_output_holds
         meta: dict = {}  # the colour profile and EXIF, carried to the output
         image = read_image(task.source, meta=meta)
+        check_output_holds(task.output, image)
         mask = read_mask(task.mask, (image.shape[1], image.shape[0])) if task.mask else None
         if self.ready is not None:
             self.ready()
@@ -237,8 +239,10 @@ class InpaintFile:
         if frames_in(task.source) > 1:  # one mask would not follow what moves; a mask per frame is a folder
             raise SfumatoError(f"{task.source} has {frames_in(task.source)} frames: inpainting fills one picture; "
                                "export the frames as images and run them as a folder with --mask-dir (a mask each)")
+        from .imageio import check_output_holds
         meta: dict = {}
         image = read_image(task.source, meta=meta)
+        check_output_holds(task.output, image)
         if not task.mask.exists():
             raise SfumatoError(f"no mask for it (looked for {task.mask})")
         mask = read_mask(task.mask, (image.shape[1], image.shape[0]))

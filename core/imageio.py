@@ -535,6 +535,15 @@ def _format_for(suffix: str) -> str | None:
     return fmt or Image.registered_extensions().get(suffix)
 
 
+def check_output_holds(path: str | os.PathLike, arr: np.ndarray) -> None:
+    """Float pixels only into a TIFF: cut to 8 or 16 bits they would not be what they were. Called
+    again before the work, so a run that cannot be written stops before it starts."""
+    fmt = _format_for(Path(path).suffix.lower())
+    if arr.dtype.kind == "f" and fmt is not None and fmt != "TIFF":
+        raise SfumatoError(f"{Path(path).name}: {fmt} cannot hold float pixels; write a .tif to keep them "
+                           "(-o NAME.tif, or --format tif)")
+
+
 def write_image(path: str | os.PathLike, arr: np.ndarray, meta: dict | None = None) -> Path:
     """H x W x {1,2,3,4} uint8, uint16 or float32 array -> file, via a temporary name in the same folder.
     `meta` (read_image's): the colour profile and EXIF, written where the format holds them. Every
@@ -553,8 +562,7 @@ def write_image(path: str | os.PathLike, arr: np.ndarray, meta: dict | None = No
         raise SfumatoError(f"output folder {path.parent} does not exist")
     if not path.parent.is_dir():
         raise SfumatoError(f"cannot write {path}: {path.parent} is a file, not a folder")
-    if arr.dtype.kind == "f" and fmt != "TIFF":  # cut to 8 or 16 bits, a float image would not be what it was
-        raise SfumatoError(f"{path.name}: {fmt} cannot hold float pixels; write a .tif to keep them (-o NAME.tif, or --format tif)")
+    check_output_holds(path, arr)
     meta = _fitting_meta(meta or {}, arr)
     if fmt == "PNG":
         arr = _png_ready(arr, path.name)

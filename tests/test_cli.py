@@ -676,3 +676,13 @@ def test_one_mask_serves_every_frame_of_an_animation(tmp_path):
     frames, got = read_frames(src)[0], read_frames(tmp_path / "out.png")[0]
     for f, g in zip(frames, got):
         assert np.array_equal(g[m == 0], f[m == 0]) and not np.array_equal(g[m == 255], f[m == 255])
+
+
+def test_a_float_image_into_a_format_that_cannot_hold_it_stops_before_the_work(tmp_path, capsys):
+    import tifffile
+
+    from sfumato.cli import main
+    tifffile.imwrite(tmp_path / "in.tif", np.full((48, 64, 3), 0.5, np.float32), photometric="rgb")
+    with mock.patch("sfumato.styling.pipeline.stylize", side_effect=AssertionError("ran")) as run:
+        assert main(["stylize", str(tmp_path / "in.tif"), "--style", "5"]) == 2  # default: INPUT_stylized.png
+    assert not run.called and "PNG cannot hold float pixels" in capsys.readouterr().err
