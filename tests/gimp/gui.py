@@ -81,7 +81,11 @@ class Gui:
         for e in env:
             args += ["--env", e]
         out = self.g(*args, *map(str, files), timeout=240)
-        self.window = re.search(r"window=(\d+)", out).group(1)
+        found = re.search(r"window=(\d+)", out)
+        # start looks the window up twice; while GIMP opens the next file its title can change in
+        # between, and the second look finds nothing: look again
+        self.window = found.group(1) if found else self.until(
+            "GIMP's image window", lambda: (self.windows(" GIMP$") or [None])[0], 60)
         return out
 
     def stop(self):

@@ -92,6 +92,16 @@ def _mask(out, rec):
     return np.fromfile(out / f"{rec['id']}.mask.raw", np.float32).reshape(rec["height"], rec["width"])
 
 
+def worker_mask(rec, mask):
+    """The selection (read here as float) as the worker reads it: the plug-in sends an integer
+    selection as stored, and the worker scales it as to_float does."""
+    scale = {"u8": 255, "u16": 65535}.get(rec["precision"].split("-")[0])
+    if not scale:
+        return mask
+    from sfumato.pixels import to_float
+    return to_float(np.round(mask * scale).astype(np.uint8 if scale == 255 else np.uint16))
+
+
 def _ok(gimp_run, cid):
     records, out, log = gimp_run
     rec = records[cid]
@@ -231,11 +241,7 @@ def test_gimp_gives_what_the_python_api_gives_with_the_same_settings(gimp_run, c
     rec, out = _ok(gimp_run, cid)
     before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
     from sfumato.service.worker import FAINTEST_COVERAGE
-    mask = np.where(mask < FAINTEST_COVERAGE, np.float32(0), mask)  # the worker's reading of GIMP's selection
-    scale = {"u8": 255, "u16": 65535}.get(rec["precision"].split("-")[0])
-    if scale:  # the plug-in sends an integer selection as stored; the worker scales it as to_float does
-        from sfumato.pixels import to_float
-        mask = to_float(np.round(mask * scale).astype(np.uint8 if scale == 255 else np.uint16))
+    mask = worker_mask(rec, np.where(mask < FAINTEST_COVERAGE, np.float32(0), mask))
     op, options = API_CASES[cid]
     whole = mask.max() == 0 and op == "stylize"  # no selection: the whole layer
     if op == "stylize":

@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import SAMPLES
 from tests.gimp import harness
-from tests.gimp.test_gimp_plugin import _layer, _load, _mask
+from tests.gimp.test_gimp_plugin import _layer, _load, _mask, worker_mask
 from tests.serving import Server, free_port
 
 pytestmark = pytest.mark.gimp
@@ -53,7 +53,7 @@ def test_jobs_sent_to_the_server_give_the_local_result_bit_for_bit(runs, cid):
     rec = records[cid]
     assert rec["status"] == "success", f"{rec}\n{log[-3000:]}"
     out = folder / "served"
-    before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
+    before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), worker_mask(rec, _mask(out, rec))
     case = next(c for c in CASES if c["id"] == cid)
     if case["proc"] == "sfumato-fill-selection":
         from sfumato.inpainting.pipeline import InpaintOptions, inpaint
