@@ -8,9 +8,10 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from .runtime import manifest, sessions
 from .errors import SfumatoError
+from .options import (DEVICE, GPU_SHARE_PER_ACTOR, SERVER_MAX_BODY_MB, SERVER_MAX_PER_CLIENT, SERVER_MAX_QUEUE,
+                      option)
+from .runtime import manifest, sessions
 
 # numpy, Pillow and onnxruntime load inside the commands that need them: `sfumato --help` stays instant
 
@@ -18,11 +19,6 @@ from .errors import SfumatoError
 def read_image(*args, **kwargs):
     from .imageio import read_image
     return read_image(*args, **kwargs)
-
-
-def read_mask(*args, **kwargs):
-    from .imageio import read_mask
-    return read_mask(*args, **kwargs)
 
 
 def write_image(*args, **kwargs):
@@ -50,17 +46,25 @@ def _number_arg(option):
     return parse
 
 
-def _schema_arguments(p: argparse.ArgumentParser, operation: str) -> None:
-    """The operation's options, as the schema in core/options.py states them (names, types, ranges,
-    defaults, help): the CLI is one of its doors."""
+def _schema_argument(p, o) -> None:
+    """One schema option (core/options.py) as a flag: its name, type, range, default and help."""
+    if o.type is bool:
+        assert o.default is False, o  # a flag that switches on
+        p.add_argument(o.flag, action="store_true", help=o.help)
+    elif o.type is str:
+        default = "" if o.default is None else f" (default {o.default})"
+        p.add_argument(o.flag, choices=o.choices, default=o.default, help=o.help + default)
+    else:
+        kind = _number_arg(o) if o.range else o.type
+        p.add_argument(o.flag, type=kind, default=o.default, help=f"{o.help} (default {o.default:g})")
+
+
+def _schema_arguments(p: argparse.ArgumentParser, operation: str, skip: tuple = ()) -> None:
+    """The operation's options, as the schema in core/options.py states them: the CLI is one of its doors."""
     from .options import SCHEMA
     for o in SCHEMA[operation]:
-        if o.type is bool:
-            assert o.default is False, o  # a flag that switches on
-            p.add_argument(o.flag, action="store_true", help=o.help)
-        else:
-            kind = _number_arg(o) if o.range else o.type
-            p.add_argument(o.flag, type=kind, default=o.default, help=f"{o.help} (default {o.default:g})")
+        if o.name not in skip:
+            _schema_argument(p, o)
 
 
 def _batch_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,16 +83,29 @@ def _batch_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the batch on Ray Data: alone a Ray started here, or a cluster (auto, ray://HOST:10001); "
                         "--jobs is then the number of actors (default: one per core); needs sfumato[ray]")
     p.add_argument("--gpus-per-job", type=float, default=0.0,
-                   help="with --ray and --device cuda: the share of a GPU each actor reserves (default 0.25)")
+                   help=f"with --ray and --device cuda: the share of a GPU each actor reserves "
+                        f"(default {GPU_SHARE_PER_ACTOR:g})")
     p.add_argument("--server", metavar="URL", help="run on a `sfumato serve` server (e.g. http://gpu-box:8765) "
                                                    "instead of here; same options, same result")
     p.add_argument("--token-file", type=Path, help="the server's token (default: $SFUMATO_TOKEN, or the token a "
                                                    "server on this machine keeps)")
 
 
+class _Version(argparse.Action):
+    """--version: the package's version, looked up only when asked for (sfumato.package_version)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="show program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+        print(f"sfumato {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sfumato", description="Neural style transfer and inpainting, offline.")
-    p.add_argument("--version", action="version", version=f"sfumato {__version__}")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("stylize", help="repaint an image in a painting's style")
@@ -96,11 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", type=Path,
                    help="output file; with several inputs a folder, created if missing (default: INPUT_stylized.png)")
     g = s.add_mutually_exclusive_group(required=True)
-    g.add_argument("--style", help="built-in style name or index, or a blend NAME:W,NAME:W (see `sfumato styles`)")
+    _schema_argument(g, option("stylize", "style"))
     g.add_argument("--style-image", type=Path, help="any picture to use as the style")
-    _schema_arguments(s, "stylize")
+    _schema_arguments(s, "stylize", skip=("style",))
     s.add_argument("--mask", type=Path, help="greyscale mask, white = stylize, grey = partial")
-    s.add_argument("--device", choices=sessions.DEVICES, default="auto")
     _batch_arguments(s)
 
     ip = sub.add_parser("inpaint", help="fill the masked part of an image with plausible content")
@@ -111,15 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a folder of masks: photo a.jpg is filled where MASK_DIR/a.png is white")
     ip.add_argument("-o", "--output", type=Path,
                     help="output file; with several inputs a folder, created if missing (default: INPUT_filled.png)")
-    ip.add_argument("--model", default=None, help="inpainting model (default: sfumato-inpaint; see `sfumato models`)")
     _schema_arguments(ip, "inpaint")
-    ip.add_argument("--device", choices=sessions.DEVICES, default="auto")
     _batch_arguments(ip)
 
     st = sub.add_parser("styles", help="list the built-in styles")
     st.add_argument("--sheet", type=Path, help="write a contact sheet of every style on one photo")
     st.add_argument("--photo", type=Path, help="photo for the sheet (default: the bundled sample)")
-    st.add_argument("--device", choices=sessions.DEVICES, default="auto")
+    _schema_argument(st, DEVICE)
 
     m = sub.add_parser("models", help="list installed models, or add your own (`models add FILE`)")
     m.add_argument("--verify", action="store_true", help="re-hash every model file against the manifest")
@@ -138,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--token-file", type=Path,
                     help="file holding the token clients must send (required off loopback; default on loopback: "
                          "one made once in the user folder)")
-    sv.add_argument("--device", choices=sessions.DEVICES, default="auto")
+    _schema_argument(sv, DEVICE)
     sv.add_argument("--replicas", type=int, default=1,
                     help="copies of the models serving at once (default 1: the fastest for one user; for many "
                          "users on a small CPU box, 2 with --threads 1 each: see the README)")
@@ -146,9 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--gpus-per-replica", type=float, default=0.0,
                     help="fraction of a GPU each replica reserves (default with --device cuda: 1/replicas)")
     sv.add_argument("--address", help="join this Ray cluster (auto, ray://HOST:10001) instead of starting one")
-    sv.add_argument("--max-queue", type=int, default=16, help="jobs a replica holds before answering 503 (default 16)")
-    sv.add_argument("--max-per-client", type=int, default=4, help="of those, from one client address (default 4)")
-    sv.add_argument("--max-body-mb", type=int, default=512, help="request size limit in MB (default 512)")
+    sv.add_argument("--max-queue", type=int, default=SERVER_MAX_QUEUE,
+                    help=f"jobs a replica holds before answering 503 (default {SERVER_MAX_QUEUE})")
+    sv.add_argument("--max-per-client", type=int, default=SERVER_MAX_PER_CLIENT,
+                    help=f"of those, from one client address (default {SERVER_MAX_PER_CLIENT})")
+    sv.add_argument("--max-body-mb", type=int, default=SERVER_MAX_BODY_MB,
+                    help=f"request size limit in MB (default {SERVER_MAX_BODY_MB})")
 
     gp = sub.add_parser("gimp", help="install, remove or check the GIMP 3 plug-in")
     gp.add_argument("action", choices=["install", "uninstall", "status"])
@@ -173,97 +190,15 @@ def _remote(a):
 
 def _gpus(a, options) -> float:
     """GPU share per Ray actor: only for CUDA runs (four warm actors per GPU unless told)."""
-    return (a.gpus_per_job or 0.25) if a.ray and options.device == "cuda" else 0.0
-
-
-class StylizeFile:
-    """One file of a stylize run (picklable, for --jobs), here or on a server. `ready`, for a single
-    file only: waits for the session started in the background, once the photo is read."""
-
-    def __init__(self, options, remote=None, ready=None):
-        self.options, self.remote, self.ready = options, remote, ready
-
-    def __call__(self, task, job=None) -> str:
-        from .imageio import frames_in
-        from .styling.pipeline import stylize
-        if frames_in(task.source) > 1:
-            return self.animation(task, frames_in(task.source), job)
-        from .imageio import check_output_holds
-        meta: dict = {}  # the colour profile and EXIF, carried to the output
-        image = read_image(task.source, meta=meta)
-        check_output_holds(task.output, image)
-        mask = read_mask(task.mask, (image.shape[1], image.shape[0])) if task.mask else None
-        if self.ready is not None:
-            self.ready()
-        if self.remote is not None:
-            result = self.remote.stylize(image, self.options, mask)
-        else:
-            result = stylize(image, self.options, mask=mask, job=job)
-        del image, mask  # large images: free the input before the encoder makes its own copy
-        write_image(task.output, result, meta)
-        return f"{result.shape[1]}x{result.shape[0]}"
-
-
-    def animation(self, task, count: int, job=None) -> str:
-        """An animation or multi-page file: every frame, with one set of statistics for the clip (the
-        look cannot jump between frames), one --mask for all of them, written back with its timing."""
-        from .imageio import check_frames_output, read_frames, write_frames
-        from .runtime.job import Job
-        from .styling.pipeline import clip_statistics, stylize
-        if self.remote is not None:
-            raise SfumatoError(f"{task.source} has {count} frames: --server runs single pictures; stylize it here")
-        check_frames_output(task.output, count, task.source)
-        meta: dict = {}
-        frames, info = read_frames(task.source, meta=meta)
-        size = (frames[0].shape[1], frames[0].shape[0])
-        mask = read_mask(task.mask, size) if task.mask else None
-        if self.ready is not None:
-            self.ready()
-        job = job or Job()
-        shared = clip_statistics(frames, self.options, job, len(frames))
-        out = [stylize(f, self.options, mask=mask, job=job, shared=shared) for f in frames]
-        write_frames(task.output, out, info, meta)
-        return f"{size[0]}x{size[1]}, {len(out)} frames"
-
-
-class InpaintFile:
-    """One file of an inpaint run (picklable, for --jobs), here or on a server. `ready`, for a single
-    file only: waits for the model to be loaded in the background (re-raising why it could not be),
-    called once the photo and mask are read, so reading overlaps loading."""
-
-    def __init__(self, options, remote=None, ready=None):
-        self.options, self.remote, self.ready = options, remote, ready
-
-    def __call__(self, task, job=None) -> str:
-        from .imageio import frames_in
-        if frames_in(task.source) > 1:  # one mask would not follow what moves; a mask per frame is a folder
-            raise SfumatoError(f"{task.source} has {frames_in(task.source)} frames: inpainting fills one picture; "
-                               "export the frames as images and run them as a folder with --mask-dir (a mask each)")
-        from .imageio import check_output_holds
-        meta: dict = {}
-        image = read_image(task.source, meta=meta)
-        check_output_holds(task.output, image)
-        if not task.mask.exists():
-            raise SfumatoError(f"no mask for it (looked for {task.mask})")
-        mask = read_mask(task.mask, (image.shape[1], image.shape[0]))
-        if self.ready is not None:
-            self.ready()
-        if self.remote is not None:
-            write_image(task.output, self.remote.inpaint(image, mask, self.options), meta)
-        else:
-            from .inpainting.pipeline import inpaint
-            write_image(task.output, inpaint(image, mask, self.options, job), meta)
-        return f"{image.shape[1]}x{image.shape[0]}"
+    return (a.gpus_per_job or GPU_SHARE_PER_ACTOR) if a.ray and options.device == "cuda" else 0.0
 
 
 def cmd_stylize(a) -> int:
-    from .batch import runner
-    from .styling.pipeline import StylizeOptions, check_options
+    from .batch import files, runner
+    from .options import check_stylize_options, options_from
     from .styling.styles import parse_style
-    options = StylizeOptions(style=a.style, strength=a.strength, preserve_colors=a.preserve_colors, scale=a.scale,
-                             device=a.device, tile=a.tile,
-                             style_image=read_image(a.style_image, "style image") if a.style_image else None)
-    check_options(options)
+    options = options_from("stylize", a, style_image=read_image(a.style_image, "style image") if a.style_image else None)
+    check_stylize_options(options)
     remote = _remote(a)
     model = None
     if options.style_image is None and remote is None:
@@ -280,7 +215,7 @@ def cmd_stylize(a) -> int:
     # while the photo is read
     single = model is not None and not many and a.jobs <= 1 and not a.ray
     ready = _in_background(_load_session, model, options.device) if single else None
-    return runner.run(tasks, StylizeFile(options, remote, ready), a.jobs, a.skip_existing, many, a.ray,
+    return runner.run(tasks, files.StylizeFile(options, remote, ready), a.jobs, a.skip_existing, many, a.ray,
                       _gpus(a, options), in_flight)
 
 
@@ -319,10 +254,9 @@ def _stylize_video(a, options) -> int:
 
 
 def cmd_inpaint(a) -> int:
-    from .batch import runner
-    from .options import DEFAULT_INPAINT_MODEL, InpaintOptions, check_inpaint_options
-    options = InpaintOptions(model=a.model or DEFAULT_INPAINT_MODEL, grow=a.grow, feather=a.feather,
-                             detail=a.detail, device=a.device)
+    from .batch import files, runner
+    from .options import check_inpaint_options, options_from
+    options = options_from("inpaint", a)
     check_inpaint_options(options)
     remote = _remote(a)
     tasks, many = runner.plan(a.input, a.output, "filled", a.format, mask=a.mask, mask_dir=a.mask_dir,
@@ -333,8 +267,8 @@ def cmd_inpaint(a) -> int:
     loading = None if remote else _in_background(_load_inpaint_model, options.model, options.device)
     if loading and (many or a.jobs > 1 or a.ray):  # a batch: every file (and worker) needs a good model
         loading()
-        loading = None  # (and InpaintFile must stay picklable for the workers)
-    return runner.run(tasks, InpaintFile(options, remote, loading), a.jobs, a.skip_existing, many, a.ray,
+        loading = None  # (and files.InpaintFile must stay picklable for the workers)
+    return runner.run(tasks, files.InpaintFile(options, remote, loading), a.jobs, a.skip_existing, many, a.ray,
                       _gpus(a, options), in_flight)
 
 
@@ -401,6 +335,8 @@ def cmd_doctor(a) -> int:
     import numpy as np
     import onnxruntime as ort
     import PIL
+
+    from . import __version__
     print(f"sfumato {__version__}, Python {platform.python_version()} on {platform.platform()}")
     print(f"numpy {np.__version__}, pillow {PIL.__version__}, onnxruntime {ort.__version__} ({ort.get_device()})")
     print(f"providers available: {', '.join(ort.get_available_providers())}")

@@ -9,8 +9,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import SfumatoError
+from ..options import DEVICES
 from .manifest import ModelInfo, get_model, user_dir, variant, verify
-DEVICES = ("auto", "cpu", "cuda")
+
 PRECISIONS = ("fp32", "fp16")
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import protocol
 from ..errors import SfumatoError
+from ..options import to_wire
 
 DTYPE_NAMES = {np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16", np.dtype(np.float32): "f32"}
 NUMPY = {v: k for k, v in DTYPE_NAMES.items()}
@@ -70,12 +71,10 @@ class Remote:
             raise SfumatoError(f"server {self.url} sent a reply this client cannot read ({exc})") from None
 
     def stylize(self, image: np.ndarray, options, mask: np.ndarray | None = None) -> np.ndarray:
-        sent = {"style": options.style, "strength": options.strength, "preserve_colors": options.preserve_colors,
-                "scale": options.scale, "tile": options.tile}
-        out = self.call("stylize", sent, {"image": image, "style_image": options.style_image,
-                                          "mask": None if mask is None else mask.astype(np.float32)})
-        return out.reshape(image.shape)
+        arrays = {"image": image, "style_image": options.style_image,
+                  "mask": None if mask is None else mask.astype(np.float32)}
+        return self.call("stylize", to_wire("stylize", options), arrays).reshape(image.shape)
 
     def inpaint(self, image: np.ndarray, mask: np.ndarray, options) -> np.ndarray:
-        sent = {"model": options.model, "grow": options.grow, "feather": options.feather, "detail": options.detail}
-        return self.call("inpaint", sent, {"image": image, "mask": mask.astype(np.float32)}).reshape(image.shape)
+        arrays = {"image": image, "mask": mask.astype(np.float32)}
+        return self.call("inpaint", to_wire("inpaint", options), arrays).reshape(image.shape)

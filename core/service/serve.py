@@ -4,10 +4,10 @@
 
 A job request's body is one message of the worker's wire format (service/protocol.py: a JSON header with
 the options, then raw pixel buffers or image files), or for stylize a plain image file with the
-options in the query string. The options are parsed and checked by the worker's own code, so a bad
-request gets the CLI's one-line message, with a 4xx. A client that accepts protocol.STREAM_TYPE gets
-the worker's reply sequence (progress..., result or error) as it happens; closing the connection
-cancels the job.
+options in the query string. The options are parsed and checked, and the job run, by the job layer
+the worker uses too (service/jobs.py), so a bad request gets the CLI's one-line message, with a 4xx.
+A client that accepts protocol.STREAM_TYPE gets the worker's reply sequence (progress..., result or
+error) as it happens; closing the connection cancels the job.
 
 Safety: every request carries `Authorization: Bearer TOKEN` or gets 401 and does no work; the token's
 sha256 is all the replicas hold. Loopback unless --host says otherwise, and then --token-file is
@@ -34,9 +34,10 @@ from ray import serve
 from starlette.requests import ClientDisconnect
 
 from .. import __version__
-from . import protocol
-from ..runtime import manifest
+from . import jobs, protocol
 from ..errors import SfumatoError
+from ..options import DEFAULT_DEVICE, SERVER_MAX_BODY_MB, SERVER_MAX_PER_CLIENT, SERVER_MAX_QUEUE
+from ..runtime import manifest
 from ..runtime.job import Job
 from .tokens import server_token, token_sha256
 
@@ -48,11 +49,11 @@ BODY_TIMEOUT_S = float(os.environ.get("SFUMATO_SERVE_BODY_TIMEOUT", 30))
 class ServeSettings:
     """What every replica needs to know; plain values, so Ray can ship them to any node."""
     token_sha256: str
-    device: str = "auto"
+    device: str = DEFAULT_DEVICE
     threads: int = 0            # onnxruntime threads per replica (0 = all cores)
-    max_queue: int = 16         # jobs a replica holds (running + waiting) before answering 503
-    max_per_client: int = 4     # of those, from one client (address + X-Sfumato-Client id)
-    max_body_mb: int = 512      # request body cap (a 12 MP 16-bit RGBA buffer is 96 MB)
+    max_queue: int = SERVER_MAX_QUEUE
+    max_per_client: int = SERVER_MAX_PER_CLIENT  # from one client (address + X-Sfumato-Client id)
+    max_body_mb: int = SERVER_MAX_BODY_MB
 
 
 class Refused(Exception):
@@ -170,8 +171,7 @@ class Service:
 
     # --- the job -----------------------------------------------------------------------------
     def parse(self, op: str, content_type: str, body: bytes, query) -> tuple[dict, dict]:
-        """(header, arrays) for the worker's job functions, or SfumatoError / Refused."""
-        from .worker import _inputs, check_request
+        """(header, arrays) for the job layer, or SfumatoError / Refused."""
         kind = content_type.split(";")[0].strip().lower()
         if kind == protocol.FRAME_TYPE:
             reader = _BytesReader(body)
@@ -194,8 +194,7 @@ class Service:
         if isinstance(options, dict):  # the server's device, whatever a client asks
             header["options"] = dict(options, device=self.settings.device)
         try:
-            check_request(op, header)  # the options first, as the CLI and the worker check them
-            return header, _inputs(header, buffers)
+            return header, jobs.request_arrays(op, header, buffers)  # the options first, as the CLI checks them
         except SfumatoError:
             raise
         except Exception as exc:  # noqa: BLE001 - one line, never a bare 500
@@ -204,26 +203,20 @@ class Service:
     def run(self, op: str, header: dict, arrays: dict, job: Job) -> list[np.ndarray]:
         """The job's result images (one, or one per frame)."""
         from ..runtime.job import Cancelled
-        from .worker import JOBS
         self.counts["jobs_started"] += 1
         try:
-            result = JOBS[op](header, arrays, job)
+            results = jobs.run(op, header, arrays, job)
         except (SfumatoError, Cancelled):
             raise
         except Exception as exc:  # noqa: BLE001 - one line (a 500, or the stream's error message)
             raise Failed(f"internal error in the Sfumato server: {exc!r}") from None
         self.counts["jobs_done"] += 1
-        return [np.ascontiguousarray(r) for r in (result if isinstance(result, list) else [result])]
+        return results
 
 
 def _result_message(op: str, results: list[np.ndarray], seconds: float) -> bytes:
-    """The worker's result message: the first image described in the header (all of them under
-    "frames" for a frames job), every image a buffer."""
-    from .worker import _describe
-    header = {"type": "result", "seconds": round(seconds, 3), **_describe(results[0])}
-    if op == "stylize_frames":
-        header["frames"] = [_describe(r) for r in results]
-    return protocol.encode(header, *[memoryview(r).cast("B") for r in results])
+    header, images = jobs.result_message(op, results, seconds)
+    return protocol.encode(header, *images)
 
 
 api = FastAPI(title="Sfumato", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
@@ -320,15 +313,8 @@ class SfumatoServer:
         a disconnect does not reach the handler any other way behind Serve's proxy)."""
         service, loop = self.service, asyncio.get_running_loop()
         updates: asyncio.Queue = asyncio.Queue()
-        last = [0.0]
-
-        def on_progress(fraction: float) -> None:  # on the job's thread
-            now = time.perf_counter()
-            if now - last[0] > 0.1 or fraction >= 1.0:
-                last[0] = now
-                loop.call_soon_threadsafe(updates.put_nowait, fraction)
-
-        job = Job(on_progress)
+        # progress arrives on the job's thread; the event loop sends it
+        job = Job(jobs.throttled(lambda fraction: loop.call_soon_threadsafe(updates.put_nowait, fraction)))
         future = loop.run_in_executor(service.jobs, service.run, op, header, arrays, job)
         del arrays
 
@@ -387,8 +373,7 @@ class SfumatoServer:
 
     @api.get("/v1/styles", summary="The built-in style names")
     async def styles(self, request: Request):
-        from .worker import op_styles
-        return self._authorised(request) or op_styles({})
+        return self._authorised(request) or jobs.styles()
 
     @api.get("/v1/models", summary="Installed models")
     async def models(self, request: Request):

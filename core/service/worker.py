@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import math
 import os
 import queue
 import socket
@@ -22,173 +21,17 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
-
-from .. import __version__
-from . import protocol
+from . import jobs, protocol
 from ..errors import SfumatoError
+from ..options import WORKER_IDLE_TIMEOUT_S
 from ..runtime.job import Cancelled, Job
 
-DTYPES = {"u8": np.uint8, "u16": np.uint16, "f32": np.float32}
-FAINTEST_COVERAGE = 0.5 / 65535
 # s a client may take to send its request header; its buffers get this plus a second per MIN_RATE
 # bytes. Past that deadline it is dropped (slow and silent clients are read on their own threads,
 # so they hold nobody up meanwhile)
 READ_TIMEOUT = float(os.environ.get("SFUMATO_WORKER_READ_TIMEOUT", 30))
 MIN_RATE = 16 << 20
 MAX_READERS = 16  # requests arriving at once; more are told to retry
-
-
-def _array(buf: bytes, spec: dict, name: str = "image") -> np.ndarray:
-    if spec.get("encoding") == "file":  # an image file's bytes (PNG, JPEG...), as a server client may send
-        from ..imageio import decode_image
-        return decode_image(bytes(buf), name)
-    dtype = DTYPES.get(spec.get("dtype"))
-    w, h, c = spec.get("width"), spec.get("height"), spec.get("channels")
-    if dtype is None or not all(isinstance(v, int) and v > 0 for v in (w, h, c)):
-        raise SfumatoError(f"bad pixel description {spec}")
-    if len(buf) != w * h * c * np.dtype(dtype).itemsize:
-        raise SfumatoError(f"pixel buffer has {len(buf)} bytes, expected {w}x{h}x{c} {spec['dtype']}")
-    if c > 4:
-        raise SfumatoError(f"bad pixel description {spec}: 1 to 4 channels")
-    return np.frombuffer(buf, dtype).reshape(h, w, c)
-
-
-def _inputs(header: dict, buffers: list) -> dict[str, np.ndarray]:
-    names = header.get("layout", [])
-    if not isinstance(names, list) or len(names) != len(buffers) or not all(isinstance(n, str) for n in names):
-        raise SfumatoError("request layout does not match its buffers")
-    if not all(isinstance(header.get(name), dict) for name in names):
-        raise SfumatoError("request layout names a buffer it does not describe")
-    arrays = {name: _array(buf, header[name], name.replace("_", " ")) for name, buf in zip(names, buffers)}
-    if "image" not in arrays and "frame0" not in arrays:
-        raise SfumatoError("the request has no image")
-    from ..imageio import check_pixels  # the CLI's checks: sizes, NaN and infinite values, float range
-    return {name: check_pixels(a, name.replace("_", " ")) for name, a in arrays.items()}
-
-
-def _options(header: dict, fields: dict) -> dict:
-    """The request's options that are set, each converted to its type or refused by name, then held
-    to the schema's range (the CLI's message)."""
-    o = header.get("options", {})
-    if not isinstance(o, dict):
-        raise SfumatoError("request options must be a JSON object")
-    out = {}
-    for key, kind in fields.items():
-        value = o.get(key)
-        if value in (None, ""):
-            continue  # left out: the option keeps its default
-        if kind is bool:
-            ok = isinstance(value, bool)
-        elif kind is str:
-            ok = isinstance(value, (str, int)) and not isinstance(value, bool)  # a style index may come as a number
-        else:
-            # an int of any size is a number (2**70: the range check refuses it); a float must be finite
-            ok = not isinstance(value, bool) and (isinstance(value, int) or
-                                                  (isinstance(value, float) and math.isfinite(value)))
-        if not ok:
-            raise SfumatoError(f"option {key} must be {'a number' if kind in (int, float) else kind.__name__}, "
-                               f"got {value!r}")
-        out[key] = kind(value) if kind is not int else int(round(value))
-    from ..options import SCHEMA
-    for o in (o for options in SCHEMA.values() for o in options):
-        if o.name in out and o.type is fields.get(o.name):
-            o.check(out[o.name])
-    return out
-
-
-def _fields(operation: str, **more: type) -> dict:
-    """The option names and types a request may set: the schema's (core/options.py), plus the device."""
-    from ..options import SCHEMA
-    return {**{o.name: o.type for o in SCHEMA[operation]}, **more, "device": str}
-
-
-def _mask(arrays: dict) -> np.ndarray | None:
-    """H x W float: GIMP's selection (float coverage) as sent, stored pixels (a mask file) made grey as
-    the CLI reads them."""
-    mask = arrays.get("mask")
-    if mask is None:
-        return None
-    if mask.shape[:2] != arrays["image"].shape[:2]:
-        raise SfumatoError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
-                           f"{arrays['image'].shape[1]}x{arrays['image'].shape[0]}; they must be the same size")
-    from ..imageio import mask_from_array
-    if mask.dtype != np.float32:
-        return mask_from_array(mask)
-    # a feathered selection in a float image covers the whole layer with weights like 1e-20; coverage
-    # under half a 16-bit step rounds to nothing in any integer selection, and is nothing here too
-    return np.where(mask[:, :, 0] < FAINTEST_COVERAGE, np.float32(0), mask[:, :, 0])
-
-
-def op_stylize(header: dict, arrays: dict, job: Job) -> np.ndarray:
-    from ..styling.pipeline import StylizeOptions, stylize, stylize_region
-    mask = _mask(arrays)
-    o = _options(header, _fields("stylize", style=str))
-    options = StylizeOptions(**o, style_image=arrays.get("style_image"))
-    _check_stylize(options)
-    region = header.get("region")  # [x, y, width, height]: a preview of that part of the result
-    if region is not None:
-        if not (isinstance(region, list) and len(region) == 4 and all(type(v) is int for v in region)):
-            raise SfumatoError("region must be [x, y, width, height] in whole pixels")
-        return stylize_region(arrays["image"], options, region, mask=mask, job=job)
-    return stylize(arrays["image"], options, mask=mask, job=job)
-
-
-def op_stylize_frames(header: dict, arrays: dict, job: Job) -> list[np.ndarray]:
-    """GIMP's layers as the frames of an animation (frame0, frame1, ...), one set of statistics."""
-    from ..styling.pipeline import StylizeOptions, stylize_frames
-    frames = [arrays[f"frame{i}"] for i in range(len(arrays)) if f"frame{i}" in arrays]
-    if len(frames) != len(arrays):
-        raise SfumatoError("a frames request carries frame0, frame1, ... and nothing else")
-    o = _options(header, _fields("stylize", style=str))
-    options = StylizeOptions(**o, style_image=None)
-    _check_stylize(options)
-    return stylize_frames(frames, options, job=job)
-
-
-def check_request(op: str, header: dict) -> None:
-    """A job's options, checked before its pixels: the order the CLI checks them in (the option
-    ranges, then the options together, then the style), so every door gives the same first message."""
-    from ..styling.pipeline import StylizeOptions
-    if op in ("stylize", "stylize_frames"):
-        o = _options(header, _fields("stylize", style=str))
-        # a style image's pixels are checked with the others; here only that one style is named
-        options = StylizeOptions(**o, style_image=None if o.get("style") is not None else np.zeros((1, 1, 3)))
-        _check_stylize(options)
-        if options.style is not None:
-            from ..styling.styles import parse_style
-            parse_style(options.style)
-    elif op == "inpaint":
-        from ..options import InpaintOptions, check_inpaint_options
-        check_inpaint_options(InpaintOptions(**_options(header, _fields("inpaint", model=str))))
-
-
-def _check_stylize(options) -> None:
-    """The CLI's check of a stylize run's options (core/styling/pipeline.py), in the request's words."""
-    from ..styling.pipeline import check_options
-    if options.style is None and options.style_image is None:
-        raise SfumatoError("the request names no style: set option style, or send a style_image buffer")
-    check_options(options)
-
-
-def op_inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
-    from ..inpainting.pipeline import InpaintOptions, inpaint
-    if "mask" not in arrays:
-        raise SfumatoError("nothing to fill: the request has no mask")
-    # settings the request leaves out keep InpaintOptions' defaults
-    o = _options(header, _fields("inpaint", model=str))
-    from ..options import check_inpaint_options
-    options = InpaintOptions(**o)
-    check_inpaint_options(options)
-    return inpaint(arrays["image"], _mask(arrays), options, job=job)
-
-
-def op_styles(header: dict) -> dict:
-    from ..styling.styles import style_table
-    return {"styles": [s["name"] for s in style_table()]}
-
-
-JOBS = {"stylize": op_stylize, "inpaint": op_inpaint, "stylize_frames": op_stylize_frames}
 
 
 class Worker:
@@ -221,7 +64,7 @@ class Worker:
         srv.listen(16)
         srv.settimeout(0.5)
         log(f"worker {os.getpid()} listening on {self.path} (idle timeout {self.idle_timeout:.0f}s), "
-            f"sfumato {__version__} from {Path(__file__).resolve().parents[1]}")  # which install is serving
+            f"sfumato from {Path(__file__).resolve().parents[1]}")  # which install is serving (its version: ping)
         # one thread accepts, a thread per connection reads its request; this one runs the jobs in order
         pending: queue.Queue = queue.Queue()
         threading.Thread(target=self.accept, args=(srv, pending), daemon=True).start()
@@ -280,7 +123,7 @@ class Worker:
                 return
             header, buffers, t0 = request
             op = header.get("op")
-            if isinstance(op, str) and (op in JOBS or op == "shutdown"):
+            if isinstance(op, str) and (op in jobs.OPERATIONS or op == "shutdown"):
                 pending.put((conn, header, buffers, t0))
                 return
             with conn:
@@ -326,13 +169,14 @@ class Worker:
             if not isinstance(op, str):
                 protocol.send(conn, {"type": "error", "message": f"bad request: 'op' must be a string, got {op!r}"})
             elif op == "ping":
+                from .. import __version__
                 protocol.send(conn, {"type": "result", "pid": os.getpid(), "version": __version__})
             elif op == "shutdown":
                 self.running = False
                 protocol.send(conn, {"type": "result"})
             elif op == "styles":
-                protocol.send(conn, {"type": "result", **op_styles(header)})
-            elif op in JOBS:
+                protocol.send(conn, {"type": "result", **jobs.styles()})
+            elif op in jobs.OPERATIONS:
                 self.run_job(conn, op, header, buffers, t0)
             else:
                 protocol.send(conn, {"type": "error", "message": f"unknown request {op!r}"})
@@ -343,19 +187,14 @@ class Worker:
             _try_send(conn, {"type": "error", "message": f"internal error in the Sfumato worker: {exc!r}"})
 
     def run_job(self, conn, op, header, buffers, t0) -> None:
-        last = [0.0]
+        def report(fraction: float) -> None:
+            try:
+                protocol.send(conn, {"type": "progress", "fraction": fraction})
+            except OSError:
+                job.cancel()
+                raise Cancelled() from None
 
-        def on_progress(fraction: float) -> None:
-            now = time.perf_counter()
-            if now - last[0] > 0.1 or fraction >= 1.0:
-                last[0] = now
-                try:
-                    protocol.send(conn, {"type": "progress", "fraction": fraction})
-                except OSError:
-                    job.cancel()
-                    raise Cancelled() from None
-
-        job = Job(on_progress)
+        job = Job(jobs.throttled(report))
 
         def watch() -> None:  # a cancel message or a closed connection cancels the job
             try:
@@ -369,18 +208,13 @@ class Worker:
 
         watcher = threading.Thread(target=watch, daemon=True)
         try:
-            check_request(op, header)
-            arrays = _inputs(header, buffers)
+            arrays = jobs.request_arrays(op, header, buffers)
             del buffers
             watcher.start()
-            result = JOBS[op](header, arrays, job)
-            results = [np.ascontiguousarray(r) for r in (result if isinstance(result, list) else [result])]
-            first = _describe(results[0])
-            reply = {"type": "result", "seconds": round(time.perf_counter() - t0, 3), **first}
-            if isinstance(result, list):
-                reply["frames"] = [_describe(r) for r in results]
-            protocol.send(conn, reply, *[memoryview(r).cast("B") for r in results])
-            log(f"{op} {first['width']}x{first['height']}{f' x{len(results)}' if len(results) > 1 else ''} "
+            results = jobs.run(op, header, arrays, job)
+            reply, images = jobs.result_message(op, results, time.perf_counter() - t0)
+            protocol.send(conn, reply, *images)
+            log(f"{op} {reply['width']}x{reply['height']}{f' x{len(results)}' if len(results) > 1 else ''} "
                 f"done in {time.perf_counter() - t0:.2f}s")
         except Cancelled:
             log(f"{op} cancelled after {time.perf_counter() - t0:.2f}s")
@@ -423,11 +257,6 @@ def _recv_request(sock: _Deadline):
     return header, [protocol._recv_exact(sock, k) for k in sizes]  # noqa: SLF001
 
 
-def _describe(result: np.ndarray) -> dict:
-    return {"width": result.shape[1], "height": result.shape[0], "channels": 1 if result.ndim == 2 else result.shape[2],
-            "dtype": {v: k for k, v in DTYPES.items()}[result.dtype.type]}
-
-
 def _try_send(conn, header) -> None:
     try:
         protocol.send(conn, header)
@@ -442,7 +271,8 @@ def log(msg: str) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sfumato.service.worker")
     ap.add_argument("--socket", help="socket path (default: in the private runtime directory)")
-    ap.add_argument("--idle-timeout", type=float, default=600.0, help="exit after this many idle seconds")
+    ap.add_argument("--idle-timeout", type=float, default=WORKER_IDLE_TIMEOUT_S,
+                    help="exit after this many idle seconds")
     args = ap.parse_args(argv)
     from ..atomic import ensure_cache_home
     ensure_cache_home()

@@ -6,12 +6,10 @@ and the network's tensors; the tiling engine (tiling.py) makes any size work.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..errors import SfumatoError
-from ..options import STYLIZE, check, defaults
+from ..options import StylizeOptions, check_stylize_options  # StylizeOptions: importable from here too, as before
 from ..pixels import from_float, keep_colours, split_channels, to_float
 from ..runtime.job import Job
 from .adapter import NormStatsAdapter
@@ -32,28 +30,6 @@ def _network(options: "StylizeOptions", colour: np.ndarray, job: Job) -> tuple[N
         vec = options.strength * vec + (1.0 - options.strength) * style_vector(colour, options.device, job)
     return NormStatsAdapter("arbitrary_transform", options.device, {"style": vec.astype(np.float32)}, job), 1.0
 
-_DEFAULTS = defaults(STYLIZE)  # the option schema (core/options.py) states them
-
-
-@dataclass
-class StylizeOptions:
-    style: str | None = None            # built-in name/index or blend
-    style_image: np.ndarray | None = None  # any picture as the style (arbitrary network)
-    strength: float = _DEFAULTS["strength"]
-    preserve_colors: bool = _DEFAULTS["preserve_colors"]
-    scale: float = _DEFAULTS["scale"]   # the net runs at image size / scale
-    device: str = "auto"
-    tile: int = _DEFAULTS["tile"]
-    stats_side: int = 1024              # long side of the pass that sets global norm stats
-
-
-def check_options(o: StylizeOptions) -> None:
-    if (o.style is None) == (o.style_image is None):
-        raise SfumatoError("give exactly one of a style name (--style) or a style image (--style-image)")
-    check(STYLIZE, o)
-    if o.tile % 4:
-        raise SfumatoError(f"tile must be a multiple of 4, got {o.tile}")
-
 
 def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None = None,
             out: np.ndarray | None = None, job: Job | None = None, shared: SharedStats | None = None,
@@ -67,7 +43,7 @@ def stylize(image: np.ndarray, options: StylizeOptions, mask: np.ndarray | None 
     pixels there are made, exactly as the whole run makes them (stylize_region); the rest of `out` is
     not meaningful.
     """
-    check_options(options)
+    check_stylize_options(options)
     job = job or Job()
     colour, alpha = split_channels(image)
     h, w = colour.shape[:2]
@@ -242,7 +218,7 @@ def stylize_frames(frames: list[np.ndarray], options: StylizeOptions, job: Job |
     """Stylize the frames of an animation (GIMP's layers as frames) with one set of normalisation
     statistics (clip_statistics): the look cannot jump from frame to frame. Each frame keeps its own
     size, type and alpha. Costs one statistics pass per frame on top of the frames themselves."""
-    check_options(options)
+    check_stylize_options(options)
     if not frames:
         raise SfumatoError("no frames to stylize")
     job = job or Job()
