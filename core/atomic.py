@@ -1,6 +1,7 @@
 """Files that are complete or absent: written to a temporary name beside the target, then renamed
 over it, so a crash, a full disk or Ctrl-C never leaves half a file where a good one was. The one
-place this pattern lives (image outputs add their own error messages around it in core/imageio.py)."""
+place this pattern lives: image and video outputs (core/imageio.py, core/batch/video.py), the model
+manifest, the server's token, the optimised-graph cache (core/runtime/sessions.py), the plug-in's config."""
 from __future__ import annotations
 
 import json
@@ -18,17 +19,26 @@ def _umask() -> int:
 
 
 @contextmanager
-def replacing(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
-    """A temporary path beside `path` to write; renamed over `path` when the block ends normally,
-    removed when it raises. `mode`: the file's permissions (default: the usual ones, 0666 less umask)."""
+def replacing(path: str | os.PathLike, mode: int | None = None, suffix: str = ".part",
+              create: bool = True) -> Iterator[Path]:
+    """A temporary path beside `path` to write (a short name, so a long but legal `path` never makes
+    a name too long); renamed over `path` when the block ends normally, removed when it raises.
+    `mode`: the file's permissions (default: the usual ones, 0666 less umask). `suffix`: the
+    temporary name's ending, for writers that choose the format by it (a video's container).
+    `create=False`, for a writer that makes the file itself (onnxruntime's optimised graph) in a
+    process that may end abruptly: the name is left free until the writer makes it, and `path` is
+    replaced only if it did."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".sfumato-", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".sfumato-", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    if not create:
+        tmp.unlink()  # a unique name, free for the writer
     try:
         yield tmp
-        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
-        os.replace(tmp, path)
+        if create or tmp.exists():
+            os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
+            os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()

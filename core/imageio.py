@@ -6,7 +6,6 @@ import functools
 import io
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from . import png
+from .atomic import replacing
 from .errors import SfumatoError
 
 # Pillow logs decoder complaints (a damaged TIFF's tags...) at ERROR, which Python prints to stderr when
@@ -228,20 +228,7 @@ def write_frames(path: str | os.PathLike, frames: list, info: dict, meta: dict |
         options["quality"] = 95
     if "icc_profile" in meta and fmt != "GIF":
         options["icc_profile"] = meta["icc_profile"]
-    fd, tmp = tempfile.mkstemp(prefix=".sfumato-", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w+b") as f:  # Pillow's multi-page TIFF writer reads back what it wrote
-            images[0].save(f, format=fmt, **options)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, Exception):
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-            raise SfumatoError(f"could not write {path} ({detail}); nothing was written") from None
-        raise
-    return path
+    return _save_atomically(path, lambda f: images[0].save(f, format=fmt, **options))
 
 
 # a TIFF's descriptive tags: who made the picture, with what, when (its other tags describe the file)
@@ -443,12 +430,6 @@ def _copy_in_bands(img: Image.Image, band: int = 512) -> np.ndarray:
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
     """Greyscale mask file -> float32 H x W in [0, 1] (white = 1). size = (width, height) it must have."""
     arr = read_image(path, "mask")
@@ -584,24 +565,25 @@ def write_image(path: str | os.PathLike, arr: np.ndarray, meta: dict | None = No
                 f.truncate()
                 img.save(f, format=fmt, **SAVE_OPTIONS.get(fmt, {}),
                          **{k: v for k, v in extra.items() if k != "exif"})
-    try:  # a short temporary name: a long but legal output name must not become too long
-        fd, tmp = tempfile.mkstemp(prefix=".sfumato-", suffix=".part", dir=path.parent)
-    except OSError as exc:
-        raise SfumatoError(f"cannot write in {path.parent}: {exc.strerror or exc}") from None
+    return _save_atomically(path, save)
+
+
+def _save_atomically(path: Path, save) -> Path:
+    """save(f) into a temporary file beside `path`, then renamed over it (core/atomic.py): every
+    failure is one SfumatoError, the temporary file is gone and a file already at `path` is as it was."""
+    started = False
     try:
-        with os.fdopen(fd, "wb") as f:
-            save(f)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved picture gets the usual permissions
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, SfumatoError):
-            raise
-        if isinstance(exc, Exception):
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-            raise SfumatoError(f"could not write {path} ({detail}); nothing was written") from None
+        with replacing(path) as tmp:
+            started = True
+            with open(tmp, "w+b") as f:  # w+: Pillow's multi-page TIFF writer reads back what it wrote
+                save(f)
+    except SfumatoError:
         raise
+    except Exception as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        if not started:  # not even the temporary file could be made
+            raise SfumatoError(f"cannot write in {path.parent}: {detail}") from None
+        raise SfumatoError(f"could not write {path} ({detail}); nothing was written") from None
     return path
 
 

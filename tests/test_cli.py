@@ -257,17 +257,31 @@ def test_a_batch_works_on_two_files_at_once_and_reports_them_in_order():
             raise SfumatoError("cannot read it")
         return "ok"
 
-    with mock.patch.dict(os.environ):  # a local batch without --jobs: two files, each on half the cores
-        os.environ.pop("SFUMATO_THREADS", None)
+    from sfumato import threads
+    with mock.patch.object(threads, "_share", 0):  # a local batch without --jobs: two files, each on half the cores
         if os.cpu_count() >= 2:
             assert runner.files_in_flight(True, jobs=1) == 2
-            assert os.environ["SFUMATO_THREADS"] == str(os.cpu_count() // 2)
+            assert threads.share() == os.cpu_count() // 2
         assert runner.files_in_flight(True, jobs=2) == 1 and runner.files_in_flight(False, jobs=1) == 1
     todo = [runner.Task(Path(str(i)), Path(f"{i}.png")) for i in range(7)]
     results = list(runner._results(todo, process, jobs=1, in_flight=2))
     assert [t.source.name for t, _ in results] == [str(i) for i in range(7)]
     assert [e for _, e in results] == [None, None, None, "cannot read it", None, None, None]
     assert most[0] == 2
+
+
+def test_a_process_share_of_the_cores_sizes_its_sessions():
+    """What a batch, a --jobs process, a Ray actor or a server replica sets (core/threads.py) is what
+    each onnxruntime session it starts then uses."""
+    from sfumato import threads
+    from sfumato.runtime import sessions
+    sessions.clear_sessions()
+    try:
+        with mock.patch.object(threads, "_share", 0):
+            threads.set_share(1)
+            assert sessions.session("styles", "cpu").get_session_options().intra_op_num_threads == 1
+    finally:
+        sessions.clear_sessions()
 
 
 def test_an_interrupted_batch_cancels_the_files_in_progress_and_starts_no_more():

@@ -11,7 +11,6 @@ travel to the actors and back, at most two chunks per actor at a time (bounded m
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -21,6 +20,7 @@ import numpy as np
 from ..errors import SfumatoError
 from ..styling.pipeline import stylize
 from ..styling.tiling import SharedStats
+from ..threads import set_share
 
 
 class _FileActor:
@@ -28,7 +28,7 @@ class _FileActor:
     task list once; the dataset's rows carry only indices into it."""
 
     def __init__(self, attempt: Callable, todo: list, threads: int):
-        os.environ["SFUMATO_THREADS"] = str(threads)  # read by runtime/sessions.py when it starts a session
+        set_share(threads)  # this actor's share of the node's cores, before it loads a model
         self.attempt, self.todo = attempt, todo
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -83,7 +83,7 @@ class _FrameActor:
     """Stylizes chunks of a clip's frames with the clip's statistics, held fixed."""
 
     def __init__(self, options, statistics: np.ndarray, threads: int):
-        os.environ["SFUMATO_THREADS"] = str(threads)
+        set_share(threads)
         self.options, self.shared = options, SharedStats(smoothing=0.0)
         self.shared.value = statistics
 

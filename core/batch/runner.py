@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .. import threads
 from ..errors import SfumatoError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
@@ -187,22 +188,22 @@ def _attempt(process: Callable[..., str], task: Task, job=None) -> tuple[Task, s
         return task, "not enough memory for this image; run it on its own (a batch works on two files at once), or make it smaller"
 
 
-# Files one process works on at once in a batch: two, each network on half the cores, was 1.27x the
-# throughput of one file at a time on all of them (30 photos at 1024 px, 2 cores, same bits): a file's
-# own serial work (decoding, the PNG, the work around the network) no longer leaves a core idle.
-# More would hold more images in memory for little more gain.
+# Files one process works on at once in a batch: two, each network on half the cores, gave more
+# throughput than one file at a time on all of them, with the same bits: a file's own serial work
+# (decoding, the PNG, the work around the network) no longer leaves a core idle. More would hold more
+# images in memory for little more gain.
 IN_FLIGHT = 2
 
 
 def files_in_flight(batch: bool, jobs: int) -> int:
     """How many files this process works on at once: IN_FLIGHT for a local batch without --jobs, else 1.
-    Each file's sessions get their share of the cores (SFUMATO_THREADS, read when a session starts),
+    Each file's sessions get their share of the cores (core/threads.py, read when a session starts),
     so this is called before any model is loaded."""
     cores = os.cpu_count() or 1
     if not batch or jobs > 1 or cores < 2:
         return 1
     n = min(IN_FLIGHT, cores)
-    os.environ.setdefault("SFUMATO_THREADS", str(cores // n))
+    threads.set_share(cores // n)
     return n
 
 
@@ -216,10 +217,10 @@ def _results(todo: list[Task], process, jobs: int, in_flight: int = 1):
         return
     import multiprocessing
     jobs = min(jobs, len(todo))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    cores = max(1, (os.cpu_count() or 1) // jobs)
     # spawn, not fork: onnxruntime's thread pools do not survive a fork; each process warms its own sessions
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(jobs, initializer=_init_process, initargs=(threads,)) as pool:
+    with ctx.Pool(jobs, initializer=_init_process, initargs=(cores,)) as pool:
         yield from pool.imap(_Attempt(process), todo)
 
 
@@ -263,8 +264,8 @@ def _oldest(pending):
             continue
 
 
-def _init_process(threads: int) -> None:
-    os.environ["SFUMATO_THREADS"] = str(threads)  # read by runtime/sessions.py when it starts a session
+def _init_process(cores: int) -> None:
+    threads.set_share(cores)  # this process's share, before it loads a model
     import signal
     # Ctrl-C reaches the whole process group: the main process stops the pool; a worker left to its
     # default would print a KeyboardInterrupt traceback of its own

@@ -15,14 +15,13 @@ the temporal filter and encoding stay here, in frame order.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import deque
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
+from ..atomic import replacing
 from ..errors import SfumatoError
 from ..runtime.sessions import cpu_flags
 from ..styling.pipeline import StylizeOptions, clip_statistics, stylize
@@ -109,33 +108,27 @@ def stylize_video(src: Path, dst: Path, options: StylizeOptions, smoothing: floa
         raise SfumatoError(f"video not found: {src}")
     if not dst.parent.is_dir():
         raise SfumatoError(f"output folder {dst.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".sfumato-", suffix=dst.suffix, dir=dst.parent)
-    os.close(fd)
     try:
-        shared = None
-        if statistics == "clip" or ray is not None:
+        with replacing(dst, suffix=dst.suffix) as tmp:  # the container is chosen by the name's ending
+            shared = None
+            if statistics == "clip" or ray is not None:
+                with _open(av, src) as source:
+                    shared = clip_statistics(_sample(source), options)
             with _open(av, src) as source:
-                shared = clip_statistics(_sample(source), options)
-        with _open(av, src) as source:
-            if ray is not None:
-                from . import ray_batch
+                if ray is not None:
+                    from . import ray_batch
 
-                def run(frames):
-                    return ray_batch.stylize_frames(frames, options, shared.value, actors, None if ray == "local" else ray,
-                                                    gpus_per_actor)
-            else:
-                shared = shared or SharedStats(smoothing)
+                    def run(frames):
+                        return ray_batch.stylize_frames(frames, options, shared.value, actors,
+                                                        None if ray == "local" else ray, gpus_per_actor)
+                else:
+                    shared = shared or SharedStats(smoothing)
 
-                def run(frames):
-                    return (stylize(rgb, options, shared=shared) for rgb in frames)
-            frames = _transcode(av, source, Path(tmp), run, temporal, on_frame)
-        os.replace(tmp, dst)
-        return frames
+                    def run(frames):
+                        return (stylize(rgb, options, shared=shared) for rgb in frames)
+                return _transcode(av, source, tmp, run, temporal, on_frame)
     except av.error.FFmpegError as exc:
         raise SfumatoError(f"video {src} could not be converted ({exc})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def encoder_options(codec: str) -> dict[str, str]:

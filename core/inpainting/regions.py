@@ -75,11 +75,9 @@ def region_boxes(grown: np.ndarray, context: float, min_margin: int) -> list[tup
 # size, where their holes are nearer the size the network was trained on.
 THIN = 128            # px of thickness up to which a region is not shrunk for its size
 MAX_CROP_SIDE = 1536  # px: the largest crop the network runs on (its time and memory grow with the area)
-# A crop up to this side is filled as it is, whatever its holes: on 21 held-out photos at 768 px
-# (unseen masks, defaults, bench/bench_inpaint.py) filling them unshrunk instead of at 512 px raised
-# the box fill from 15.20 dB / SSIM 0.515 / perceptual 0.322 to 15.30 / 0.530 / 0.307 and the object
-# fill from 15.51 / 0.540 / 0.269 to 15.54 / 0.594 / 0.265, scratches and blobs unchanged. Larger
-# crops still shrink to the working size: at ~1280 px 768 traded box SSIM for object PSNR.
+# A crop up to this side is filled as it is, whatever its holes: on the held-out photos
+# (bench/bench_inpaint.py) that beat shrinking it to the working size on the large holes, scratches and
+# blobs unchanged (docs/decisions.md). Larger crops still shrink to the working size.
 FULL_SIZE_CROP = 768
 
 

@@ -8,6 +8,8 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+from .. import threads
+from ..atomic import replacing
 from ..errors import SfumatoError
 from ..options import DEVICES
 from .manifest import ModelInfo, get_model, user_dir, variant, verify
@@ -154,11 +156,11 @@ def cpu_flags() -> str:
 
 
 def _new_session(model: ModelInfo, providers: list[str]):
-    """Graph optimisation is most of a session's start (0.3 s of the style table's 0.35 s on the CPU):
-    the optimised graph is saved once next to the user models and loaded as it is afterwards."""
+    """Graph optimisation is most of a session's start on the CPU: the optimised graph is saved once
+    next to the user models and loaded as it is afterwards."""
     ort = _ort()
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(os.environ.get("SFUMATO_THREADS", 0))  # a batch's share of the cores (0 = all)
+    opts.intra_op_num_threads = threads.share()  # a batch file's, process's or replica's share of the cores (0 = all)
     if providers[0] == "CPUExecutionProvider":  # onnxruntime's memory plans: see _fixed_size
         opts.enable_mem_reuse = opts.enable_mem_pattern = _fixed_size(model)
     if providers[0] != "CPUExecutionProvider" or "sha256" not in model.entry:
@@ -175,24 +177,24 @@ def _new_session(model: ModelInfo, providers: list[str]):
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.part")
-        opts.optimized_model_filepath = str(tmp)
+        # onnxruntime writes the optimised graph there as the session starts (a CLI run that ends with an
+        # error may exit before that, leaving nothing)
+        with replacing(cached, create=False) as tmp:
+            opts.optimized_model_filepath = str(tmp)
+            return ort.InferenceSession(str(model.path), opts, providers=providers)
     except OSError:  # a read-only home: run without the cache
-        tmp = None
-    sess = ort.InferenceSession(str(model.path), opts, providers=providers)
-    if tmp is not None and tmp.exists():
-        os.replace(tmp, cached)
-    return sess
+        opts.optimized_model_filepath = ""
+        return ort.InferenceSession(str(model.path), opts, providers=providers)
 
 
 def _fixed_size(model: ModelInfo) -> bool:
     """Does the model take one fixed image size (a user's LaMa exported at 512x512)? Only then do
     onnxruntime's memory plans pay on the CPU. Our graphs take any size, so their activations are sized
-    at run time: planning the reuse of the style network's 891 nodes took 60-110 ms of its 150 ms
-    session start and saved nothing, and the memory pattern recorded after a run (one block per input
-    size, which a folder of photos of different sizes rarely repeats) raised peak RSS by a half
-    (2048 px stylize 1.07 -> 1.87 GB, a 768 px inpaint crop 0.30 -> 0.44 GB) and slowed the second
-    run that allocates it; output bits and warm speed are the same either way."""
+    at run time: planning the reuse of the style network's nodes took most of its session start and
+    saved nothing, and the memory pattern recorded after a run (one block per input size, which a
+    folder of photos of different sizes rarely repeats) raised peak memory by about half and slowed the
+    second run that allocates it; output bits and warm speed are the same either way (the figures:
+    docs/decisions.md, "Start-up and memory")."""
     return any(isinstance(d, int) for d in model.entry.get("input_size") or ())
 
 

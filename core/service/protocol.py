@@ -58,8 +58,8 @@ def send(sock, header, *buffers):
 
 def _recv_exact(sock, n):
     """n bytes as one bytes object. A socket fills it in one call (MSG_WAITALL): no growing buffer
-    and no copy, which at 2048 x 2048 saved a fresh plug-in process 10-40 ms of copying into new
-    memory, and GEGL takes bytes as they are. A header that only declares a huge buffer still costs
+    and no copy, which spares a fresh plug-in process copying a large layer into new memory, and
+    GEGL takes bytes as they are. A header that only declares a huge buffer still costs
     nothing until the bytes are really sent: the allocation is virtual until they arrive."""
     if WAITALL and (isinstance(sock, socket.socket) or getattr(sock, "waitall", False)):
         data = sock.recv(n, WAITALL)

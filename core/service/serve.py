@@ -39,6 +39,7 @@ from ..errors import SfumatoError
 from ..options import DEFAULT_DEVICE, SERVER_MAX_BODY_MB, SERVER_MAX_PER_CLIENT, SERVER_MAX_QUEUE
 from ..runtime import manifest
 from ..runtime.job import Job
+from ..threads import set_share
 from .tokens import server_token, token_sha256
 
 RETRY_AFTER_S = 2
@@ -108,7 +109,7 @@ class Service:
     def __init__(self, settings: ServeSettings):
         self.settings = settings
         if settings.threads:
-            os.environ["SFUMATO_THREADS"] = str(settings.threads)
+            set_share(settings.threads)  # before this replica loads a model
         self.jobs = ThreadPoolExecutor(1, thread_name_prefix="sfumato-job")
         self.counts = Counter()
         self.held = 0              # jobs admitted and not finished, this replica
