@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from . import source
-from .train_inpaint import DATA, HOLDOUT
+from .inpaint_data import DATA, HOLDOUT
 
 # package -> the folder inside it that holds photographs ("" = anywhere)
 PHOTO_PACKAGES = {

@@ -3,8 +3,8 @@
 Resumable and deterministic given --seed: the checkpoint (decoder weights and their moving average,
 the discriminator's heads, optimizers, RNG states, step, elapsed time) is small enough to commit
 (export/checkpoints/inpaint.pt), so long training can stop and continue in a later session.
-Photos: `python -m sfumato.export prepare inpaint-data` (never the Kodak set). Masks of every kind users
-make: thin and thick strokes, blobs, large boxes, silhouettes (about half of them large).
+Photos and their crops: inpaint_data.py; masks of every kind users make: inpaint_masks.py; the
+discriminator: inpaint_discriminator.py. This module is the trainer and its checkpoint format.
 `python -m sfumato.export build inpaint` exports the checkpoint (its moving average) to core/models.
 
 Losses (LaMa's recipe, sized for a CPU): L1 in the hole; a perceptual L1 on frozen EfficientNet-Lite0
@@ -16,7 +16,6 @@ random shift and colour change first (DiffAugment), which keeps a small-data dis
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import signal
 import time
@@ -25,123 +24,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-from PIL import Image, ImageDraw
 
 from sfumato import atomic
-from sfumato.inpainting.priors import harmonic_fill
 
 from . import source
+from .inpaint_data import DATA, Batches, list_photos
+from .inpaint_discriminator import Discriminator, augment, hole_at
+from .inpaint_masks import random_mask  # noqa: F401 - still importable from here for bench/bench_inpaint.py and tests
 from .nets.efficientnet_lite import EfficientNetLite0Features
 from .nets.inpaint_net import InpaintNet
 
 CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "inpaint.pt"
-DATA = source.CACHE / "inpaint-photos"
-HOLDOUT = source.CACHE / "inpaint-holdout"  # never trained on
-MASK_KINDS = ("strokes", "blobs", "box", "object")
-# training draws thick strokes too, and about half of all masks large (box, object, thick)
-TRAINING_KINDS = ("strokes", "blobs", "thick", "box", "object")
-TRAINING_WEIGHTS = (0.25, 0.25, 0.15, 0.15, 0.2)
-
-
-# --- masks --------------------------------------------------------------------------------------
-
-def _polyline(rng: random.Random, s: int, segments: tuple[int, int], lo: float, hi: float) -> list[tuple[float, float]]:
-    """A random start, then a random number (in `segments`) of segments of random direction and
-    length lo..hi x s."""
-    pts = [(rng.uniform(0, s), rng.uniform(0, s))]
-    for _ in range(rng.randint(*segments)):
-        a = rng.uniform(0, 2 * math.pi)
-        r = rng.uniform(lo, hi) * s
-        pts.append((pts[-1][0] + r * math.cos(a), pts[-1][1] + r * math.sin(a)))
-    return pts
-
-
-def random_mask(size: int, rng: random.Random, kind: str | None = None) -> np.ndarray:
-    """A hole mask (True = hole) like the ones users draw: strokes ~3%, blobs ~10%, box ~25%, object ~17%."""
-    kind = kind or rng.choices(TRAINING_KINDS, TRAINING_WEIGHTS)[0]
-    img = Image.new("L", (size, size), 0)
-    d = ImageDraw.Draw(img)
-    s = size
-    if kind == "thick":  # LaMa's thick brush: a few wide strokes, 10-30% of the picture
-        for _ in range(rng.randint(2, 4)):
-            pts = _polyline(rng, s, (1, 4), 0.1, 0.3)
-            width = int(rng.uniform(0.08, 0.16) * s)
-            d.line(pts, fill=255, width=width, joint="curve")
-            for x, y in pts:  # round ends
-                d.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=255)
-    elif kind == "strokes":
-        for _ in range(rng.randint(1, 4)):
-            pts = _polyline(rng, s, (2, 6), 0.05, 0.25)
-            d.line(pts, fill=255, width=max(2, int(rng.uniform(0.01, 0.035) * s)), joint="curve")
-    elif kind == "blobs":
-        for _ in range(rng.randint(1, 4)):
-            cx, cy, r = rng.uniform(0.15, 0.85) * s, rng.uniform(0.15, 0.85) * s, rng.uniform(0.05, 0.14) * s
-            d.ellipse([cx - r, cy - r * rng.uniform(0.6, 1.4), cx + r, cy + r * rng.uniform(0.6, 1.4)], fill=255)
-    elif kind == "box":
-        w, h = rng.uniform(0.35, 0.65) * s, rng.uniform(0.35, 0.65) * s
-        x, y = rng.uniform(0, s - w), rng.uniform(0, s - h)
-        d.rectangle([x, y, x + w, y + h], fill=255)
-    else:  # object silhouette: a body and limbs
-        cx, cy = rng.uniform(0.3, 0.7) * s, rng.uniform(0.3, 0.7) * s
-        d.ellipse([cx - 0.12 * s, cy - 0.2 * s, cx + 0.12 * s, cy + 0.2 * s], fill=255)
-        d.ellipse([cx - 0.07 * s, cy - 0.32 * s, cx + 0.07 * s, cy - 0.18 * s], fill=255)
-        for _ in range(rng.randint(2, 4)):
-            a = rng.uniform(0, 2 * math.pi)
-            d.line([(cx, cy), (cx + 0.25 * s * math.cos(a), cy + 0.25 * s * math.sin(a))], fill=255,
-                   width=int(0.05 * s))
-    return np.asarray(img) > 127
-
-
-# --- data ---------------------------------------------------------------------------------------
-
-def list_photos(folders: list[Path]) -> list[Path]:
-    files = sorted(p for f in folders for p in f.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    files = [p for p in files if "kodak" not in str(p).lower()]  # reserved for independent evaluation
-    if not files:
-        raise SystemExit(f"no photos in {folders}; run `python -m sfumato.export prepare inpaint-data`")
-    return files
-
-
-class Batches:
-    """Random multi-scale crops, flipped half the time; a share of them from surface textures
-    (files under a `textures` folder), the rest from photographs. Kept as uint8 to hold thousands."""
-
-    def __init__(self, files: list[Path], size: int, rng: random.Random, texture_share: float = 0.3):
-        load = lambda p: np.asarray(Image.open(p).convert("RGB"))  # noqa: E731
-        images = [(p, load(p)) for p in files]
-        # an image smaller than one crop would have to be enlarged, i.e. blurred: left out at this size
-        big = [(p, a) for p, a in images if min(a.shape[:2]) >= size]
-        if len(big) < len(images):
-            print(f"{len(images) - len(big)} images smaller than {size} px left out (crops are never enlarged)")
-        if not big:
-            raise SystemExit(f"no training image is at least {size} px on its short side; use a smaller --size")
-        self.textures = [a for p, a in big if "textures" in p.parts]
-        self.photos = [a for p, a in big if "textures" not in p.parts]
-        self.texture_share = texture_share if self.textures and self.photos else float(not self.photos)
-        self.size, self.rng = size, rng
-
-    def crop(self) -> np.ndarray:
-        pool = self.textures if self.rng.random() < self.texture_share else self.photos
-        p = pool[self.rng.randrange(len(pool))]
-        h, w = p.shape[:2]
-        side = int(min(h, w) * self.rng.uniform(0.25, 1.0))
-        side = max(side, self.size)  # never upscale: a blurred crop teaches blur
-        y, x = self.rng.randrange(h - side + 1), self.rng.randrange(w - side + 1)
-        c = np.asarray(Image.fromarray(p[y:y + side, x:x + side]).resize(
-            (self.size, self.size), Image.BILINEAR), np.float32) / 255.0
-        return c[:, ::-1].copy() if self.rng.random() < 0.5 else c
-
-    def next(self, n: int):
-        truths, priors, masks = [], [], []
-        for _ in range(n):
-            t = self.crop()
-            m = random_mask(self.size, self.rng)
-            truths.append(t)
-            priors.append(harmonic_fill(t, ~m))
-            masks.append(m)
-        to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
-        return to(truths), to(priors), torch.from_numpy(np.stack(masks)[:, None].astype(np.float32))
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -159,55 +52,6 @@ def exported_weights(checkpoint: dict) -> dict:
 
 def trainable(net: InpaintNet) -> dict:
     return {k: v for k, v in net.state_dict().items() if not k.startswith("encoder.")}
-
-
-class Discriminator(nn.Module):
-    """Projected discriminator heads: one small conv net per frozen-feature scale (1/4, 1/8, 1/16),
-    each giving a logit per cell. Spectral norm keeps them from outrunning the generator.
-    depth 1 (one hidden layer) settled near chance in 15,000 steps: it could not tell fills from
-    photos, so its gradient taught the generator nothing; deeper heads see more of the fill."""
-
-    CHANNELS = (24, 40, 80)  # EfficientNet-Lite0 stages 2-4
-
-    def __init__(self, width: int = 64, depth: int = 1):
-        super().__init__()
-        sn = nn.utils.spectral_norm
-
-        def head(c):
-            layers = []
-            for i in range(depth):
-                layers += [sn(nn.Conv2d(c if i == 0 else width, width, 3, padding=1)), nn.LeakyReLU(0.2)]
-            return nn.Sequential(*layers)
-        self.depth = depth
-        self.hidden = nn.ModuleList(head(c) for c in self.CHANNELS)
-        self.logit = nn.ModuleList(sn(nn.Conv2d(width, 1, 1)) for _ in self.CHANNELS)
-
-    def forward(self, feats):
-        """feats: the frozen network's stages 2-4; returns (logits, hidden features) per scale."""
-        hidden = [h(f) for h, f in zip(self.hidden, feats)]
-        return [lg(x) for lg, x in zip(self.logit, hidden)], hidden
-
-
-def augment(images: list[torch.Tensor], gen: torch.Generator) -> list[torch.Tensor]:
-    """DiffAugment: the same random shift (up to 1/8 of the side, wrapping), brightness, saturation
-    and contrast change for every image of the list, so real and fake stay comparable."""
-    n = images[0].shape[0]
-    side = images[0].shape[-1]
-    r = lambda *shape: torch.rand(*shape, generator=gen)  # noqa: E731
-    shift_y, shift_x = (int((r(1).item() - 0.5) * side / 4) for _ in range(2))
-    bright, sat, contrast = (r(n, 1, 1, 1) - 0.5) * 0.4, r(n, 1, 1, 1) + 0.5, r(n, 1, 1, 1) + 0.5
-    out = []
-    for x in images:
-        x = torch.roll(x, (shift_y, shift_x), dims=(2, 3)) + bright
-        grey = x.mean(dim=1, keepdim=True)
-        x = (x - grey) * sat + grey
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        out.append(((x - mean) * contrast + mean).clamp(0.0, 1.0))
-    return out
-
-
-def hole_at(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return F.adaptive_avg_pool2d(mask, like.shape[-2:])
 
 
 class Trainer:
