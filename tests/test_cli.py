@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import SAMPLES, run_cli
+from tests.conftest import ROOT, SAMPLES, run_cli
 
 
 def _one_error_line(result):
@@ -430,6 +430,23 @@ def test_the_cli_takes_its_options_from_the_schema():
                 for outside in (o.range[0] - 1, o.range[1] + 1):
                     with pytest.raises(argparse.ArgumentTypeError):
                         parse(str(outside))
+
+
+def test_the_version_is_the_installed_package_s_or_else_pyproject_s(monkeypatch):
+    """`sfumato --version` (and the worker's ping, the server's health) report the package's version:
+    the installed distribution's, or pyproject.toml's in a source tree that is not installed."""
+    import importlib.metadata
+    import re
+
+    import sfumato
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout == f"sfumato {importlib.metadata.version('sfumato')}\n", r.stdout + r.stderr
+    declared = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE).group(1)
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert sfumato.package_version() == declared
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["styles"]])
