@@ -85,9 +85,11 @@ def test_a_region_outside_the_image_is_refused(photo):
 
 
 def test_the_worker_answers_a_region(photo):
+    """The job layer the worker and the server share (core/service/jobs.py)."""
     from sfumato.runtime.job import Job
-    from sfumato.service.worker import op_stylize
+    from sfumato.service import jobs
     header = {"options": {"style": "starry-blue", "scale": 1.5, "tile": 128}, "region": [200, 120, 256, 160]}
-    part = op_stylize(header, {"image": photo}, Job())
+    part = jobs.run("stylize", header, {"image": photo}, Job())
+    part = part[0] if isinstance(part, list) else part
     whole = stylize(photo, StylizeOptions(style="starry-blue", scale=1.5, tile=128))
     assert np.array_equal(part, whole[120:280, 200:456])
