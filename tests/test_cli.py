@@ -712,6 +712,7 @@ def test_one_mask_serves_every_frame_of_an_animation(tmp_path):
 def test_a_float_image_into_a_format_that_cannot_hold_it_stops_before_the_work(tmp_path, capsys):
     import tifffile
 
+    import sfumato.batch.video  # noqa: F401 - imported before the patch, which it would otherwise keep as its stylize
     from sfumato.cli import main
     tifffile.imwrite(tmp_path / "in.tif", np.full((48, 64, 3), 0.5, np.float32), photometric="rgb")
     with mock.patch("sfumato.styling.pipeline.stylize", side_effect=AssertionError("ran")) as run:

@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import threads
 from ..atomic import replacing
 from ..errors import SfumatoError
-from ..options import DEVICES
+from ..options import DEFAULT_DEVICE, DEVICES
 from .manifest import ModelInfo, get_model, user_dir, variant, verify
 
 PRECISIONS = ("fp32", "fp16")
@@ -116,7 +116,7 @@ _sessions: dict[tuple[str, str, str], object] = {}
 _lock = threading.Lock()
 
 
-def session(name: str, device: str = "auto"):
+def session(name: str, device: str = DEFAULT_DEVICE):
     """A cached onnxruntime session for model `name` on `device` (on CUDA, in the precision asked for)."""
     providers = providers_for(device)
     model = session_model(get_model(name), providers[0])
