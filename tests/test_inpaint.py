@@ -5,6 +5,7 @@ import json
 import numpy as np
 import onnx
 import pytest
+from PIL import Image
 from onnx import TensorProto, helper
 
 from sfumato.errors import SfumatoError
@@ -387,6 +388,17 @@ def test_by_default_a_thin_hole_keeps_the_networks_fill_and_a_large_one_gets_tex
     textured, smooth = inpaint(photo, box), inpaint(photo, box, InpaintOptions(detail=0.0))
     assert _energy(textured[100:260, 200:400].astype(np.float32)) > 1.5 * _energy(smooth[100:260, 200:400].astype(np.float32))
     assert np.array_equal(textured[~hole], photo[~hole])
+
+
+def test_on_a_large_photo_a_blob_sized_hole_keeps_the_networks_fill():
+    """Thick enough in pixels, but small beside the photo (a blob on a 1280 px photo): no texture."""
+    from sfumato.inpainting.exemplar import LARGE_HOLE, LARGE_SHARE
+    big = np.asarray(Image.open(SAMPLES / "coffee.jpg").convert("RGB").resize((1200, 800)))
+    blob = np.zeros(big.shape[:2], np.float32)
+    side = LARGE_HOLE + 20
+    assert side < LARGE_SHARE * 800
+    blob[300:300 + side, 500:500 + side] = 1
+    assert np.array_equal(inpaint(big, blob), inpaint(big, blob, InpaintOptions(detail=0.0)))
 
 
 def test_a_mask_of_thousands_of_specks_is_filled_in_a_few_model_runs(photo, monkeypatch):

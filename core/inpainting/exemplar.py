@@ -20,10 +20,12 @@ from .regions import padded_box  # distances inside the holes' box and a 1 px ri
 
 PATCH = 7
 R = PATCH // 2
-# Only holes at least this thick (px, the widest disk inside) get texture: thinner ones (scratches,
-# blobs) keep the network's fill, which beats patches there on every measure and by eye. On the
-# bench's masks at 768 px blobs stay below it, boxes and object outlines lie above it.
+# Only holes at least this thick (the widest disk inside) get texture: thinner ones (scratches, blobs)
+# keep the network's fill, which beats patches there on every measure and by eye. LARGE_HOLE px, and
+# LARGE_SHARE of the photo's short side (pipeline.inpaint): the bench's blobs stay below 0.17 of it (99th
+# percentile), its boxes start at 0.43 and object outlines near 0.22.
 LARGE_HOLE = 96
+LARGE_SHARE = 0.18
 # px, long side of the first level. Small enough that the hole is a few patches across there, so the
 # layout is decided by matching the surroundings; at 64 px it followed the network's fill, whose
 # layout is a smear where the network is unsure (a grey fog across a fortress, a horse-shaped haze).
@@ -40,12 +42,13 @@ VOTE_SHARP = 0.2
 
 
 def complete(filled: np.ndarray, crop: np.ndarray, unknown: np.ndarray, seed: int = 0,
-             allowed: np.ndarray | None = None) -> np.ndarray:
+             allowed: np.ndarray | None = None, large: float = LARGE_HOLE) -> np.ndarray:
     """`filled` with its hole pixels re-synthesised from patches of the known part of `crop` (the
     same for the same inputs and seed); with `allowed` (bool, the crop's shape), only patches centred
-    where it is True are copied (the user's "sample from" area)."""
+    where it is True are copied (the user's "sample from" area). Holes thinner than `large` px are
+    returned as filled."""
     h, w = unknown.shape
-    if not unknown.any() or 2 * ndimage.distance_transform_edt(unknown[padded_box(unknown, 1)]).max() < LARGE_HOLE:
+    if not unknown.any() or 2 * ndimage.distance_transform_edt(unknown[padded_box(unknown, 1)]).max() < large:
         return filled
     rng = np.random.default_rng(seed)
     layout = np.where(unknown[..., None], filled, crop).astype(np.float32)

@@ -49,6 +49,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
         sample_from = (sample_from > 0) & ~grown
         if not sample_from.any():
             raise SfumatoError("the 'sample from' area has no pixels outside the hole: nothing to copy texture from")
+    large = max(exemplar.LARGE_HOLE, exemplar.LARGE_SHARE * min(h, w))  # px of thickness that gets texture
     model = models.load(options.model, options.device, job)
     out = image.copy()
     out_rows = out if out.ndim == 3 else out[:, :, None]
@@ -59,7 +60,8 @@ def inpaint(image: np.ndarray, mask: np.ndarray, options: InpaintOptions | None 
             ys, xs, region = _take_in(ys, xs, region, sample_from)
         crop = to_float(colour[ys, xs])
         unknown = grown[ys, xs]  # every hole in the crop, not just this region: holes are not context
-        filled = _fill_region(model, crop, unknown, region, options, None if sample_from is None else sample_from[ys, xs])
+        filled = _fill_region(model, crop, unknown, region, options, None if sample_from is None else sample_from[ys, xs],
+                              large)
         # mask work and paste-back only around this region (the crop is ~3x larger each way): enough
         # margin that erosion, blur and dilation see everything they would on the whole crop
         wy, wx = padded_box(region, 2 * options.feather + options.grow + 5)
@@ -87,12 +89,12 @@ def _take_in(ys: slice, xs: slice, region: np.ndarray, area: np.ndarray) -> tupl
 
 
 def _fill_region(model, crop: np.ndarray, unknown: np.ndarray, region: np.ndarray, options: InpaintOptions,
-                 allowed: np.ndarray | None = None) -> np.ndarray:
+                 allowed: np.ndarray | None = None, large: float = exemplar.LARGE_HOLE) -> np.ndarray:
     """The crop filled by the model (at the region's working scale, models.InpaintModel.__call__),
     then given texture (--detail) and kept grey where the surroundings are grey."""
     filled = model(crop, unknown, region)
     if options.detail:  # texture from the photo itself, for a large hole (a thin one is returned as it is)
-        textured = exemplar.complete(filled, crop, unknown, allowed=allowed)
+        textured = exemplar.complete(filled, crop, unknown, allowed=allowed, large=large)
         filled = textured if options.detail == 1 else filled + options.detail * (textured - filled)
     r, g, b = crop.reshape(-1, 3)[np.flatnonzero(~unknown)[::7]].T  # every 7th known pixel, gathered once
     spread = max(np.abs(r - g).max(initial=0.0), np.abs(g - b).max(initial=0.0), np.abs(r - b).max(initial=0.0))
