@@ -240,7 +240,7 @@ API_CASES = {
 def test_gimp_gives_what_the_python_api_gives_with_the_same_settings(gimp_run, cid):
     rec, out = _ok(gimp_run, cid)
     before, result, mask = _load(out, rec, "before"), _load(out, rec, "result"), _mask(out, rec)
-    from sfumato.service.worker import FAINTEST_COVERAGE
+    from sfumato.service.jobs import FAINTEST_COVERAGE
     mask = worker_mask(rec, np.where(mask < FAINTEST_COVERAGE, np.float32(0), mask))
     op, options = API_CASES[cid]
     whole = mask.max() == 0 and op == "stylize"  # no selection: the whole layer
