@@ -286,11 +286,25 @@ def error(procedure, message):
     return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
 
 
-def stylize_request(config, header, buffers):
+def style_spec(config):
+    """The style the worker is asked for: the Blend text when set (scripts), else Style, mixed with the
+    second style by the Mix amount when one is picked."""
     blend = (config.get_property("blend") or "").strip()
+    if blend:
+        return blend
+    style, second, mix = (config.get_property(k) for k in ("style", "mix-style", "mix"))
+    if second == NO_STYLE or second == style or mix <= 0.0:
+        return style
+    if mix >= 1.0:
+        return second
+    return "%s:%.4g,%s:%.4g" % (style, 1.0 - mix, second, mix)
+
+
+def stylize_request(config, header, buffers):
     header["op"] = "stylize"
-    header["options"] = {"style": blend or config.get_property("style"), **_stylize_options(config)}
-    return header["options"]["style"].split(":")[0].replace("-", " ").title() if not blend else "Blend"
+    header["options"] = {"style": style_spec(config), **_stylize_options(config)}
+    spec = header["options"]["style"]
+    return spec.replace("-", " ").title() if ":" not in spec else "Blend"
 
 
 def stylize_with_request(config, header, buffers):
@@ -342,8 +356,7 @@ def run_frames(procedure, run_mode, image, config):
             header["layout"].append("frame%d" % i)
             buffers.append(pixels)
             formats.append(fmt)
-        blend = (config.get_property("blend") or "").strip()
-        header["options"] = {"style": blend or config.get_property("style"), **_stylize_options(config)}
+        header["options"] = {"style": style_spec(config), **_stylize_options(config)}
         Gimp.progress_init("Sfumato: stylizing %d frames" % len(layers))
         _, out = client.request(header, buffers, Gimp.progress_update, Gimp.progress_set_text)
         image.undo_group_start()
@@ -433,10 +446,13 @@ def schema_values(config, operation):
     return {o["name"]: config.get_property(o["gimp"]) for o in schema(operation)}
 
 
-def config_choice(key, fallback, preferred=()):
-    """A Gimp.Choice of the names the installer recorded (styles, inpainting models), sorted by label;
-    the default is the first of `preferred` that is installed, else the installer's first name."""
+def config_choice(key, fallback, preferred=(), first=None):
+    """A Gimp.Choice of the names the installer recorded (styles, inpainting models), sorted by label,
+    after `first` (nick, label) when given; the default is the first of `preferred` that is installed,
+    else the installer's first name."""
     choice = Gimp.Choice.new()
+    if first is not None:
+        choice.add(first[0], -1, first[1], "")
     try:
         names = client.load_config().get(key) or [fallback]
     except client.WorkerError:
@@ -472,6 +488,7 @@ GIMP_TEXT = {
 }
 
 MENU = "<Image>/Filters/Sfumato"
+NO_STYLE = "none"  # Mix with: no second style
 LABELS = {FILL: "_Remove Object / Fill Selection...", STYLIZE: "_Stylize...",
           STYLIZE_WITH: "Stylize Like an _Image...", FRAMES: "Stylize Animation _Frames..."}
 
@@ -517,9 +534,15 @@ def make_procedure(plugin, name):
                                         "step.", name)
         choice, default = config_choice("styles", "starry-blue", ("starry-night", "starry-blue"))
         procedure.add_choice_argument("style", "St_yle", "The painting style", choice, default, flags)
+        second, _ = config_choice("styles", "starry-blue", first=(NO_STYLE, "None"))
+        procedure.add_choice_argument("mix-style", "_Mix with", "A second style to blend in (None: Style alone)",
+                                      second, NO_STYLE, flags)
+        procedure.add_double_argument("mix", "Mi_x amount", "How much of the second style: 0 is Style alone, 1 "
+                                      "the second style alone (0 to 1)", 0.0, 1.0, 0.5, flags)
         procedure.add_string_argument("blend", "_Blend (optional)",
-                                      "Mix several styles by weight, e.g. starry-blue:0.7,crimson:0.3 (names as "
-                                      "in the Style list, lower case with dashes); when set it replaces Style",
+                                      "For scripts: several styles by weight, e.g. starry-blue:0.7,crimson:0.3 "
+                                      "(names as in the Style list, lower case with dashes); when set it replaces "
+                                      "Style and Mix with",
                                       "", flags)
     else:
         procedure.set_documentation("Repaint the layer in the style of another picture",

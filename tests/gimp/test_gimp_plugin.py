@@ -21,6 +21,8 @@ CASES = [
     {"id": "stylize_blend_options", "proc": "sfumato-stylize", "selection": ELLIPSE, "feather": 30,
      "args": {"blend": "starry-blue:0.5,ink-comic:0.5", "strength": 0.7, "preserve-colors": True,
               "texture-scale": 1.5}},
+    {"id": "stylize_mix", "proc": "sfumato-stylize", "selection": ELLIPSE, "feather": 30,
+     "args": {"style": "starry-blue", "mix-style": "crimson", "mix": 0.3}},
     {"id": "with_layer", "proc": "sfumato-stylize-with", "selection": ELLIPSE, "feather": 30,
      "args": {"style-layer-from": PAINTING}},
     {"id": "with_file_inplace", "proc": "sfumato-stylize-with", "selection": ELLIPSE, "feather": 30,
@@ -224,6 +226,7 @@ API_CASES = {
     "stylize_inplace": ("stylize", {"style": "crimson"}),
     "stylize_blend_options": ("stylize", {"style": "starry-blue:0.5,ink-comic:0.5", "strength": 0.7,
                                           "preserve_colors": True, "scale": 1.5}),
+    "stylize_mix": ("stylize", {"style": "starry-blue:0.7,crimson:0.3"}),  # Mix with a second style, by 0.3
     "grey": ("stylize", {"style": "starry-blue"}),
     "u16": ("stylize", {"style": "starry-blue"}),
     "offset_partial": ("stylize", {"style": "starry-blue"}),
