@@ -174,9 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "instead of a local worker")
     gp.add_argument("--token-file", type=Path, help="install --server: the server's token")
     gp.add_argument("--resident", action="store_true",
-                    help="install: GIMP starts the plug-in once, at launch, and runs every call in it (~80 ms "
-                         "faster per call; GIMP's Cancel then ends it until Filters > Sfumato > Start Resident "
-                         "Sfumato or GIMP's next start)")
+                    help="removed: resident mode is gone (in GIMP 3.0 its filters left the menus after a "
+                         "Cancel); install refuses it and says why. Each call is its own process; the worker "
+                         "stays warm")
     return p
 
 

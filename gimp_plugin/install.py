@@ -14,6 +14,7 @@ from pathlib import Path
 from sfumato import atomic
 from sfumato.service import protocol
 from sfumato.errors import SfumatoError
+from sfumato.options import WORKER_IDLE_TIMEOUT_S
 
 PLUGIN_SRC = Path(__file__).resolve().parent / "sfumato"
 PROTOCOL_SRC = Path(protocol.__file__)  # core/service/protocol.py in the source tree
@@ -45,7 +46,9 @@ def _config(idle_timeout: int) -> dict:
     from sfumato.runtime.manifest import all_models
     from sfumato.styling.styles import style_table
     inpainters = sorted((n for n, m in all_models().items() if m.task == "inpaint"), key=lambda n: n != DEFAULT_INPAINT_MODEL)
-    return {"python": sys.executable, "idle_timeout": idle_timeout, "styles": [s["name"] for s in style_table()],
+    from sfumato import package_version
+    return {"python": sys.executable, "version": package_version(), "idle_timeout": idle_timeout,
+            "styles": [s["name"] for s in style_table()],
             "inpaint_models": inpainters,
             # the option schema's GIMP part: the plug-in makes its procedure arguments from it
             "options": {op: [o.describe() for o in options if o.gimp] for op, options in SCHEMA.items()}}
@@ -56,8 +59,8 @@ def _write_json(path: Path, data: dict) -> None:
     atomic.write_json(path, data, mode=0o600)
 
 
-def install(gimp_dir: Path | None = None, idle_timeout: int = 600, server: str | None = None,
-            token: str | None = None, resident: bool = False) -> list[Path]:
+def install(gimp_dir: Path | None = None, idle_timeout: int = int(WORKER_IDLE_TIMEOUT_S),
+            server: str | None = None, token: str | None = None, resident: bool = False) -> list[Path]:
     """Copy the plug-in into each GIMP profile. With `server`, its jobs go to that `sfumato serve`
     (with `token`) instead of a local worker. `resident` is refused (RESIDENT_NOTE)."""
     if resident:
@@ -88,8 +91,9 @@ def refresh_installed_plugins() -> None:
         cfg_path = dest / "sfumato-config.json"
         if cfg_path.exists():
             cfg = json.loads(cfg_path.read_text())
-            fresh = _config(cfg.get("idle_timeout", 600))
-            _write_json(cfg_path, {**cfg, "styles": fresh["styles"], "inpaint_models": fresh["inpaint_models"],
+            fresh = _config(cfg.get("idle_timeout", int(WORKER_IDLE_TIMEOUT_S)))
+            _write_json(cfg_path, {**cfg, "version": fresh["version"], "styles": fresh["styles"],
+                                   "inpaint_models": fresh["inpaint_models"],
                                    "options": fresh["options"]})
 
 
