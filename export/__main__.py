@@ -11,10 +11,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sfumato.export", description="Build, train and export Sfumato's models.")
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build shipped models from their sources")
-    build.add_argument("what", choices=["styles", "inpaint", "fp16"],
+    build.add_argument("what", choices=["styles", "inpaint", "fp16", "thumbs"],
                        help="styles: the style table and the arbitrary-style pair; inpaint: the inpainting model "
                             "from its training checkpoint (each with its fp16 variant for CUDA); fp16: only the "
-                            "fp16 variants, from the fp32 models there are")
+                            "fp16 variants, from the fp32 models there are; thumbs: the GIMP style picker's "
+                            "thumbnails of the style table")
     build.add_argument("--checkpoint", help="inpaint: the training checkpoint to export (default: the shipped one)")
     build.add_argument("--models-dir", help="write the model and its manifest entry here instead of core/models")
     train = sub.add_parser("train", help="train a model")
@@ -32,6 +33,9 @@ def main(argv=None) -> int:
         if args.command == "build" and args.what == "styles":
             from .build import build_styles
             build_styles()
+        elif args.command == "build" and args.what == "thumbs":
+            from .style_thumbs import build_thumbs
+            print(f"wrote {len(build_thumbs())} thumbnails")
         elif args.command == "build" and args.what == "fp16":
             from .build import MODELS_DIR
             from .fp16 import build_fp16
