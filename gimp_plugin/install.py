@@ -75,6 +75,8 @@ def install(gimp_dir: Path | None = None, idle_timeout: int = int(WORKER_IDLE_TI
         for name in ("sfumato.py", "sfumato_plugin.py", "sfumato_client.py", "sfumato_preview.py"):
             shutil.copyfile(PLUGIN_SRC / name, dest / name)
         shutil.copyfile(PROTOCOL_SRC, dest / "sfumato_protocol.py")
+        # the style picker's thumbnails (python -m sfumato.export build thumbs)
+        shutil.copytree(PLUGIN_SRC / "thumbs", dest / "thumbs", dirs_exist_ok=True)
         (dest / "sfumato.py").chmod(0o755)  # GIMP skips plug-ins without the run bit
         _write_json(dest / "sfumato-config.json", config)
         installed.append(dest)

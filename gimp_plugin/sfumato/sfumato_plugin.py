@@ -243,11 +243,116 @@ def show_dialog(procedure, config, image, drawables):
         preview.widget.show_all()
         config.connect("notify", preview.changed)
         preview.changed()
+    if name in (STYLIZE, FRAMES):
+        gallery = make_gallery(config)
+        dialog.get_content_area().pack_start(gallery, False, False, 6)
+        dialog.get_content_area().reorder_child(gallery, 2 if preview is not None else 1)
+        gallery.show_all()
     ok = dialog.run()
     if preview is not None:
         preview.close()
     dialog.destroy()
     return ok
+
+
+THUMBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "thumbs")  # export/style_thumbs.py
+THUMB = 72
+
+
+def make_gallery(config):
+    """The style picker: a strip of thumbnails of the styles (the sample photo in each style, made by
+    `python -m sfumato.export build thumbs`), sorted as the Style list; picking one sets Style, and it
+    follows the Style list when the user picks there. A style without a thumbnail (one the user
+    trained) shows its name alone."""
+    from gi.repository import GdkPixbuf, Gtk
+    try:
+        names = client.load_config().get("styles") or []
+    except client.WorkerError:
+        names = []
+    box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=2)
+    flow = Gtk.FlowBox(orientation=Gtk.Orientation.VERTICAL, min_children_per_line=1, max_children_per_line=1,
+                       selection_mode=Gtk.SelectionMode.SINGLE, homogeneous=True, column_spacing=2)
+    flow.set_activate_on_single_click(True)
+    title = Gtk.Label(xalign=0.0)
+    title.set_markup_with_mnemonic("Style _gallery <small>(click one to use it)</small>")
+    title.set_mnemonic_widget(flow)
+    box.pack_start(title, False, False, 0)
+    tiles = {}
+    for item in sorted(names):
+        label = item.replace("-", " ").capitalize()
+        tile = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=1)
+        path = os.path.join(THUMBS, item + ".jpg")
+        if os.path.exists(path):
+            image = Gtk.Image.new_from_pixbuf(GdkPixbuf.Pixbuf.new_from_file_at_size(path, THUMB, THUMB))
+        else:
+            image = Gtk.Image()
+            image.set_size_request(THUMB, THUMB)
+        tile.pack_start(image, False, False, 0)
+        text = Gtk.Label(label=label, wrap=True, lines=2, max_width_chars=9, justify=Gtk.Justification.CENTER)
+        text.set_ellipsize(3)  # Pango.EllipsizeMode.END
+        text.set_size_request(THUMB, -1)
+        tile.pack_start(text, False, False, 0)
+        child = Gtk.FlowBoxChild()
+        child.add(tile)
+        child.set_tooltip_text(label)
+        flow.add(child)
+        tiles[item] = child
+    scroll = Gtk.ScrolledWindow()
+    scroll.set_policy(Gtk.PolicyType.AUTOMATIC, Gtk.PolicyType.NEVER)
+    scroll.set_shadow_type(Gtk.ShadowType.IN)
+    scroll.set_min_content_height(THUMB + 44)
+    scroll.add(flow)
+    box.pack_start(scroll, False, False, 0)
+    busy = []
+
+    def show_current(*_):
+        """Select the tile of the config's style and scroll it into view."""
+        child = tiles.get(config.get_property("style"))
+        if child is None or busy:
+            return
+        busy.append(1)
+        try:
+            flow.select_child(child)
+        finally:
+            busy.pop()
+        alloc = child.get_allocation()
+        if alloc.width > 1:
+            adj = scroll.get_hadjustment()
+            if alloc.x < adj.get_value() or alloc.x + alloc.width > adj.get_value() + adj.get_page_size():
+                adj.set_value(min(alloc.x - (adj.get_page_size() - alloc.width) / 2,
+                                  adj.get_upper() - adj.get_page_size()))
+
+    def picked(*_):
+        chosen = flow.get_selected_children()
+        if busy or not chosen:
+            return
+        item = next(n for n, c in tiles.items() if c is chosen[0])
+        if item != config.get_property("style"):
+            busy.append(1)
+            try:
+                config.set_property("style", item)
+            finally:
+                busy.pop()
+
+    def style_changed(*_):
+        print("[sfumato] style %s" % config.get_property("style"), file=sys.stderr, flush=True)
+        show_current()
+
+    def mapped(*_):
+        show_current()
+        # where the strip is in the dialog's window, for the GUI test that clicks a thumbnail
+        found = scroll.translate_coordinates(scroll.get_toplevel(), 0, 0)
+        if found:
+            a = scroll.get_allocation()
+            print("[sfumato] gallery %dx%d+%d+%d" % (a.width, a.height, found[0], found[1]), file=sys.stderr,
+                  flush=True)
+        return False
+
+    flow.connect("selected-children-changed", picked)
+    config.connect("notify::style", style_changed)
+    scroll.connect("map", lambda *_: GLib.timeout_add(300, mapped))
+    show_current()
+    return box
 
 
 def make_preview(name, image, layer, config):

@@ -199,6 +199,46 @@ def test_a_changed_setting_redraws_the_preview_and_closing_leaves_nothing(sessio
     assert "1 layer" in g.title(), g.title()
 
 
+def test_the_style_gallery_shows_thumbnails_and_a_click_picks_the_style(session):
+    """Stylize's gallery of style thumbnails: it is there (the plug-in logs where), it starts on the
+    default style, and a click on another thumbnail sets Style (logged) and redraws the preview."""
+    g = session
+    switch_to(g, "coffee")
+    log_start, seen = len(g.log()), previews(g)
+    wid = g.open_dialog("sfumato-stylize", "s")
+    g.until("the gallery", lambda: "[sfumato] gallery " in g.log()[log_start:], 30)
+    g.until("the first preview", lambda: previews(g) > seen, 90)
+    # the strip's place in the dialog's window (logged by the plug-in), on the screen
+    w, h, x, y = map(int, re.findall(r"\[sfumato\] gallery (\d+)x(\d+)\+(-?\d+)\+(-?\d+)",
+                                     g.log()[log_start:])[-1])
+    dx, dy = map(int, re.match(r"\d+x\d+\+(-?\d+)\+(-?\d+)", g.geometry(wid)).groups())
+    x, y = x + dx, y + dy
+    assert w >= 3 * 72 and h >= 72, (w, h)
+    path = g.shots / "stylize-gallery.png"
+    strip = g.shot(path, f"{w}x{h}+{x}+{y}")
+    assert strip.std() > 20, "the gallery shows no pictures"
+    assert "[sfumato] style " not in g.log()[log_start:]  # nothing picked yet: the default
+    picked = None
+    # a thumbnail other than the selected one; then the pointer goes back where gimp3-gui.sh parks it (the
+    # title bar): left over the canvas, GIMP would draw the brush outline in the later tests' screenshots
+    for tx in (x + 40, x + w - 40, x + 40 + 76):
+        g.g("xdo", "mousemove", "--sync", tx, y + 40, "click", "1", "mousemove", "800", "3")
+        try:
+            g.until("the picked style", lambda: "[sfumato] style " in g.log()[log_start:], 5)
+        except AssertionError:
+            continue
+        picked = re.findall(r"\[sfumato\] style (\S+)", g.log()[log_start:])[-1]
+        break
+    assert picked and picked != "starry-night", picked
+    g.until("the preview of the picked style", lambda: previews(g) > seen + 1, 60)
+    time.sleep(0.5)
+    path = g.shots / "gimp-stylize-picked.png"
+    g.shot(path, g.geometry(wid, frame=True))
+    g.close_window(wid)
+    g.until("the plug-in to end", lambda: not g.plug_in_pids(), 20)
+    assert "1 layer" in g.title(), g.title()
+
+
 def test_a_fill_with_nothing_selected_is_refused_in_the_dialog(session):
     """The big picture has no selection: the dialog says so and OK does nothing (before, the fill failed
     only after OK)."""
