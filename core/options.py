@@ -94,9 +94,9 @@ INPAINT = (
            "_Feather (px)"),
     # on by default: a large hole filled by the network alone is a smooth blur that never reads as a
     # photo; thin holes (scratches, blobs) keep the network's fill whatever this is (exemplar.LARGE_HOLE)
-    Option("detail", float, 1.0, "0..1: texture for large holes, rebuilt from patches of the surroundings "
-           "(PatchMatch, the network's fill as a light colour guide); 0 = the network's smooth fill; thin holes "
-           "are left as filled", (0.0, 1.0), "detail", "_Detail"),
+    Option("detail", float, 1.0, "0..1: texture for large holes, copied from patches of the surroundings "
+           "(PatchMatch); 0 = the network's smooth fill; thin holes are left as filled", (0.0, 1.0), "detail",
+           "_Detail"),
     DEVICE,
 )
 

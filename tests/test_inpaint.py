@@ -5,6 +5,7 @@ import json
 import numpy as np
 import onnx
 import pytest
+from scipy import ndimage
 from PIL import Image
 from onnx import TensorProto, helper
 
@@ -287,7 +288,7 @@ def test_default_model_matches_its_pytorch_module(photo):
     assert np.abs(ref - got).max() <= 1e-4
 
 
-# --- detail stage: texture by PatchMatch over the network's fill (core/inpainting/exemplar.py) ---------------
+# --- detail stage: texture by PatchMatch for large holes (core/inpainting/exemplar.py) ---------------
 
 def _energy(x):
     gy, gx = np.gradient(x.mean(axis=2))
@@ -302,7 +303,7 @@ def _half_textured(size=256, seed=0):
     return np.clip(img, 0, 1)
 
 
-def test_patch_texture_comes_from_like_surroundings_and_the_layout_from_the_fill():
+def test_patch_texture_comes_from_like_surroundings():
     from sfumato.inpainting.exemplar import complete
     img = _half_textured()
     unknown = np.zeros(img.shape[:2], bool)
@@ -331,8 +332,11 @@ def test_a_repeating_pattern_is_restored_not_averaged():
     out = complete(filled, img, unknown)
     smooth_error = np.abs(filled - img)[unknown].mean()
     assert smooth_error > 0.15
-    # not exact: where the stripes continued from the left meet those from the right they can jump by a stripe
-    assert np.abs(out - img)[unknown].mean() < 0.5 * smooth_error
+    # not exact: where the stripes continued from the left meet those from the right they can jump by a
+    # stripe; but stripes they are, as contrasted as the original's, not a grey average
+    assert np.abs(out - img)[unknown].mean() < 0.7 * smooth_error
+    inside = (slice(65, 165), slice(75, 185))
+    assert _energy(out[inside]) > 0.7 * _energy(img[inside]) > 5 * _energy(filled[inside])
 
 
 def test_a_hole_thinner_than_a_large_one_keeps_the_networks_fill():
@@ -346,22 +350,22 @@ def test_a_hole_thinner_than_a_large_one_keeps_the_networks_fill():
     assert not np.array_equal(complete(filled, img, unknown), filled)
 
 
-def test_a_crop_larger_than_the_finest_level_gets_full_resolution_texture():
-    """Above FINEST px the matches are found on a smaller copy; the texture must still be copied at
-    full size (a scaled-up fill would blur fine grain)."""
-    from sfumato.inpainting.exemplar import FINEST, complete
+def test_a_crop_larger_than_the_working_side_is_filled_in_seconds_with_texture():
+    """Above WORK_SIDE px PatchMatch runs on a shrunk crop and its fill is scaled back: still textured,
+    not a smooth blur."""
+    from sfumato.inpainting.exemplar import WORK_SIDE, complete
     rng = np.random.default_rng(1)
-    h, w = 300, FINEST + 200
+    h, w = 300, WORK_SIDE + 400
     img = np.clip(0.5 + 0.12 * rng.standard_normal((h, w, 1)), 0, 1).repeat(3, axis=2).astype(np.float32)
+    img = ndimage.gaussian_filter(img, (1.5, 1.5, 0))  # grain coarser than the shrink
     unknown = np.zeros((h, w), bool)
-    unknown[80:220, 500:700] = True
+    unknown[80:220, 600:800] = True
     filled = push_pull_fill(img, ~unknown)
     out = complete(filled, img, unknown)
-    inside = (slice(90, 210), slice(510, 690))
-    assert _energy(out[inside]) > 0.7 * _energy(img[inside])
-    # copied, not invented: most hole pixels are exactly some known pixel's value
-    known_values = np.unique(img[~unknown][:, 0])
-    assert np.isin(out[unknown][:, 0], known_values).mean() > 0.9
+    inside = (slice(90, 210), slice(610, 790))
+    assert _energy(out[inside]) > 0.4 * _energy(img[inside])
+    assert _energy(out[inside]) > 4 * _energy(filled[inside])
+    assert np.array_equal(out[~unknown], filled[~unknown])
 
 
 def test_inpaint_detail_option(photo):
