@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     masks.add_argument("--mask", type=Path, help="greyscale mask, white = fill, grey = partial blend")
     masks.add_argument("--mask-dir", type=Path,
                        help="a folder of masks: photo a.jpg is filled where MASK_DIR/a.png is white")
+    ip.add_argument("--sample-from", type=Path, metavar="AREA",
+                    help="greyscale image the photo's size, white = where a large hole's texture may be copied "
+                         "from (Content-Aware Fill's sampling area); one area for every input. Thin holes ignore it")
     ip.add_argument("-o", "--output", type=Path,
                     help="output file; with several inputs a folder, created if missing (default: INPUT_filled.png)")
     _schema_arguments(ip, "inpaint")
@@ -260,7 +263,8 @@ def cmd_inpaint(a) -> int:
     check_inpaint_options(options)
     remote = _remote(a)
     tasks, many = runner.plan(a.input, a.output, "filled", a.format, mask=a.mask, mask_dir=a.mask_dir,
-                              suffix=a.suffix, overwrite=a.overwrite)
+                              suffix=a.suffix, overwrite=a.overwrite,
+                              also_read=(a.sample_from,) if a.sample_from else ())  # never written over
     in_flight = runner.files_in_flight(many and remote is None and not a.ray, a.jobs)  # before the session starts
     # the model loads (its imports and session: ~0.4 s) on a thread while, for a single file, the photo
     # is read; an unknown or broken model stops the run before the first file is written
@@ -268,7 +272,7 @@ def cmd_inpaint(a) -> int:
     if loading and (many or a.jobs > 1 or a.ray):  # a batch: every file (and worker) needs a good model
         loading()
         loading = None  # (and files.InpaintFile must stay picklable for the workers)
-    return runner.run(tasks, files.InpaintFile(options, remote, loading), a.jobs, a.skip_existing, many, a.ray,
+    return runner.run(tasks, files.InpaintFile(options, remote, loading, a.sample_from), a.jobs, a.skip_existing, many, a.ray,
                       _gpus(a, options), in_flight)
 
 

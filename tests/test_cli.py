@@ -718,3 +718,67 @@ def test_a_float_image_into_a_format_that_cannot_hold_it_stops_before_the_work(t
     with mock.patch("sfumato.styling.pipeline.stylize", side_effect=AssertionError("ran")) as run:
         assert main(["stylize", str(tmp_path / "in.tif"), "--style", "5"]) == 2  # default: INPUT_stylized.png
     assert not run.called and "PNG cannot hold float pixels" in capsys.readouterr().err
+
+
+def _half_textured_files(tmp_path):
+    """tests/test_inpaint.py's sample-from pattern as files: fine texture on the left, flat on the right,
+    a large hole across both, and an area over the flat side only."""
+    rng = np.random.default_rng(0)
+    img = np.full((256, 256, 3), 0.8, np.float32)
+    img[:, :128] = 0.5 + 0.15 * rng.standard_normal((256, 128, 1)).astype(np.float32)
+    Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(tmp_path / "photo.png")
+    mask = np.zeros((256, 256), np.uint8)
+    mask[60:180, 70:190] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    area = np.zeros((256, 256), np.uint8)
+    area[:, 200:] = 255
+    Image.fromarray(area).save(tmp_path / "area.png")
+    return tmp_path / "photo.png", tmp_path / "mask.png", tmp_path / "area.png"
+
+
+def test_inpaint_sample_from_limits_where_a_large_holes_texture_comes_from(tmp_path):
+    photo, mask, area = _half_textured_files(tmp_path)
+    r = run_cli("inpaint", photo, "--mask", mask, "-o", tmp_path / "free.png")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("inpaint", photo, "--mask", mask, "--sample-from", area, "-o", tmp_path / "limited.png")
+    assert r.returncode == 0, r.stderr
+
+    def energy(path):  # the part of the hole on the textured side
+        x = np.asarray(Image.open(path), np.float32)[65:175, 75:125].mean(axis=2)
+        gy, gx = np.gradient(x)
+        return float(np.sqrt(gx ** 2 + gy ** 2).mean())
+    assert energy(tmp_path / "limited.png") < 0.3 * energy(tmp_path / "free.png")
+    m = np.asarray(Image.open(mask)) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "limited.png"))[m], np.asarray(Image.open(photo))[m])
+
+
+@pytest.mark.parametrize("case,message", [
+    ("small", "the 'sample from' mask is 64x48 but the image is 256x256"),
+    ("empty", "the 'sample from' area has no pixels outside the hole"),
+    ("hole_only", "the 'sample from' area has no pixels outside the hole"),
+    ("missing", "'sample from' area not found"),
+    ("garbage", "'sample from' area"),
+])
+def test_a_bad_sample_from_area_is_one_error_and_nothing_written(tmp_path, case, message):
+    photo, mask, area = _half_textured_files(tmp_path)
+    bad = tmp_path / "bad.png"
+    if case == "small":
+        Image.fromarray(np.full((48, 64), 255, np.uint8)).save(bad)
+    elif case == "empty":
+        Image.fromarray(np.zeros((256, 256), np.uint8)).save(bad)
+    elif case == "hole_only":
+        bad = mask
+    elif case == "garbage":
+        bad.write_bytes(b"not a picture")
+    out = tmp_path / "out.png"
+    line = _one_error_line(run_cli("inpaint", photo, "--mask", mask, "--sample-from", bad, "-o", out))
+    assert message in line, line
+    assert not out.exists()
+
+
+def test_the_sample_from_area_is_an_input_the_output_never_replaces(tmp_path):
+    photo, mask, area = _half_textured_files(tmp_path)
+    before = area.read_bytes()
+    line = _one_error_line(run_cli("inpaint", photo, "--mask", mask, "--sample-from", area, "-o", area))
+    assert str(area) in line and "--overwrite" in line, line
+    assert area.read_bytes() == before

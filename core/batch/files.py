@@ -58,10 +58,11 @@ class StylizeFile:
 class InpaintFile:
     """One file of an inpaint run (picklable, for --jobs), here or on a server. `ready`, for a single
     file only: waits for the model to be loaded in the background (re-raising why it could not be),
-    called once the photo and mask are read, so reading overlaps loading."""
+    called once the photo and mask are read, so reading overlaps loading. `sample_from`: the path of
+    an area image (white = a large hole's texture may come from there), one for every file."""
 
-    def __init__(self, options, remote=None, ready=None):
-        self.options, self.remote, self.ready = options, remote, ready
+    def __init__(self, options, remote=None, ready=None, sample_from=None):
+        self.options, self.remote, self.ready, self.sample_from = options, remote, ready, sample_from
 
     def __call__(self, task, job=None) -> str:
         from ..imageio import check_output_holds, frames_in, read_image, read_mask, write_image
@@ -74,11 +75,15 @@ class InpaintFile:
         if not task.mask.exists():
             raise SfumatoError(f"no mask for it (looked for {task.mask})")
         mask = read_mask(task.mask, (image.shape[1], image.shape[0]))
+        area = {}
+        if self.sample_from is not None:  # its size and pixels are checked where every door's are: inpaint()
+            from ..imageio import mask_from_array
+            area["sample_from"] = mask_from_array(read_image(self.sample_from, "'sample from' area"))
         if self.ready is not None:
             self.ready()
         if self.remote is not None:
-            write_image(task.output, self.remote.inpaint(image, mask, self.options), meta)
+            write_image(task.output, self.remote.inpaint(image, mask, self.options, **area), meta)
         else:
             from ..inpainting.pipeline import inpaint
-            write_image(task.output, inpaint(image, mask, self.options, job), meta)
+            write_image(task.output, inpaint(image, mask, self.options, job, **area), meta)
         return f"{image.shape[1]}x{image.shape[0]}"

@@ -75,6 +75,8 @@ class Remote:
                   "mask": None if mask is None else mask.astype(np.float32)}
         return self.call("stylize", to_wire("stylize", options), arrays).reshape(image.shape)
 
-    def inpaint(self, image: np.ndarray, mask: np.ndarray, options) -> np.ndarray:
-        arrays = {"image": image, "mask": mask.astype(np.float32)}
+    def inpaint(self, image: np.ndarray, mask: np.ndarray, options,
+                sample_from: np.ndarray | None = None) -> np.ndarray:
+        arrays = {"image": image, "mask": mask.astype(np.float32),
+                  "sample_from": None if sample_from is None else sample_from.astype(np.float32)}
         return self.call("inpaint", to_wire("inpaint", options), arrays).reshape(image.shape)
