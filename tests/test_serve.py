@@ -268,3 +268,23 @@ def test_the_server_refuses_what_the_cli_refuses_with_4xx_and_one_line(server, t
     tifffile.imwrite(b, f, photometric="rgb")
     status, _, body = _post(url + "/v1/stylize?style=0", b.getvalue(), "image/tiff", token)
     assert status == 400 and "cannot" in json.loads(body)["error"]  # a float result: no PNG can hold it
+
+
+def test_the_sample_from_area_through_the_server_gives_the_local_pixels_and_refusals(server, tmp_path):
+    """--sample-from with --server: the area travels as a buffer beside the mask; the file is the local
+    run's bit for bit, and a bad area is the local run's one error line, nothing written."""
+    from tests.test_cli import _half_textured_files
+    from PIL import Image
+    url, token_file, _ = server
+    photo, mask, area = _half_textured_files(tmp_path)
+    args = ["inpaint", photo, "--mask", mask, "--sample-from", area]
+    local, remote = tmp_path / "local.png", tmp_path / "remote.png"
+    assert run_cli(*args, "-o", local).returncode == 0
+    r = run_cli(*args, "-o", remote, "--server", url, "--token-file", token_file)
+    assert r.returncode == 0, r.stderr
+    assert remote.read_bytes() == local.read_bytes()
+    Image.fromarray(np.zeros((256, 256), np.uint8)).save(area)  # no pixels to copy from
+    here = run_cli(*args, "-o", tmp_path / "x.png")
+    there = run_cli(*args, "-o", tmp_path / "x.png", "--server", url, "--token-file", token_file)
+    assert here.returncode == there.returncode == 2 and not (tmp_path / "x.png").exists()
+    assert "'sample from' area has no pixels" in here.stderr and there.stderr == here.stderr

@@ -472,3 +472,49 @@ def test_a_float_image_with_huge_values_is_clipped_never_a_nan_result(client, ph
     result, out = client.request(header, buffers)
     got = np.frombuffer(out[0], np.float32)
     assert np.isfinite(got).all() and 0 <= got.min() and got.max() <= 1
+
+
+def _sample_from_request(tmp_path, area_pixels):
+    """The CLI test's half-textured photo, its large hole and a 'sample from' area, as GIMP sends them:
+    the selection and the channel as stored (u8), beside the CLI's files of the same pixels."""
+    from tests.test_cli import _half_textured_files
+    from PIL import Image
+    photo, mask, area = _half_textured_files(tmp_path)
+    if area_pixels is not None:
+        Image.fromarray(area_pixels).save(area)
+    img, m, a = (np.asarray(Image.open(p)) for p in (photo, mask, area))
+    h, w, c = img.shape
+    header = {"op": "inpaint", "layout": ["image", "mask", "sample_from"], "options": {},
+              "image": {"width": w, "height": h, "channels": c, "dtype": "u8"},
+              "mask": {"width": w, "height": h, "channels": 1, "dtype": "u8"},
+              "sample_from": {"width": a.shape[1], "height": a.shape[0], "channels": 1, "dtype": "u8"}}
+    return (photo, mask, area), header, [img.tobytes(), m.tobytes(), np.ascontiguousarray(a).tobytes()], img.shape
+
+
+def test_the_sample_from_area_through_the_worker_gives_the_clis_pixels(client, tmp_path):
+    from PIL import Image
+    (photo, mask, area), header, buffers, shape = _sample_from_request(tmp_path, None)
+    _, out = client.request(header, buffers)
+    r = run_cli("inpaint", photo, "--mask", mask, "--sample-from", area, "-o", tmp_path / "cli.png")
+    assert r.returncode == 0, r.stderr
+    got = np.frombuffer(out[0], np.uint8).reshape(shape)
+    assert np.array_equal(got, np.asarray(Image.open(tmp_path / "cli.png")))
+    header.pop("sample_from")
+    header["layout"] = ["image", "mask"]
+    _, free = client.request(header, buffers[:2])
+    assert not np.array_equal(np.frombuffer(free[0], np.uint8).reshape(shape), got)  # the area changed the fill
+
+
+@pytest.mark.parametrize("case", ["small", "empty", "hole_only"])
+def test_a_bad_sample_from_area_gets_the_clis_message_at_the_worker(client, tmp_path, case):
+    area = {"small": np.full((48, 64), 255, np.uint8), "empty": np.zeros((256, 256), np.uint8)}.get(case)
+    if case == "hole_only":
+        area = np.zeros((256, 256), np.uint8)
+        area[60:180, 70:190] = 255
+    (photo, mask, path), header, buffers, _ = _sample_from_request(tmp_path, area)
+    cli = run_cli("inpaint", photo, "--mask", mask, "--sample-from", path, "-o", tmp_path / "out.png")
+    assert cli.returncode == 2 and not (tmp_path / "out.png").exists()
+    with pytest.raises(client.WorkerError) as err:
+        client.request(header, buffers)
+    assert cli.stderr.strip() == f"error: {err.value}"
+    assert "'sample from'" in str(err.value)

@@ -83,13 +83,14 @@ def _check_stylize(options) -> None:
     check_stylize_options(options)
 
 
-def _mask(arrays: dict) -> np.ndarray | None:
+def _mask(arrays: dict, name: str = "mask") -> np.ndarray | None:
     """H x W float: GIMP's selection (float coverage) as sent, stored pixels (a mask file) made grey as
-    the CLI reads them."""
-    mask = arrays.get("mask")
+    the CLI reads them. The same for a "sample_from" area (GIMP's channel, a file's pixels), whose size
+    inpaint() checks, in the words the CLI gives."""
+    mask = arrays.get(name)
     if mask is None:
         return None
-    if mask.shape[:2] != arrays["image"].shape[:2]:
+    if name == "mask" and mask.shape[:2] != arrays["image"].shape[:2]:
         raise SfumatoError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
                            f"{arrays['image'].shape[1]}x{arrays['image'].shape[0]}; they must be the same size")
     from ..imageio import mask_from_array
@@ -132,7 +133,9 @@ def _inpaint(header: dict, arrays: dict, job: Job) -> np.ndarray:
         raise SfumatoError("nothing to fill: the request has no mask")
     options = _options("inpaint", header)
     check_inpaint_options(options)
-    return inpaint(arrays["image"], _mask(arrays), options, job=job)
+    area = _mask(arrays, "sample_from")  # optional: where a large hole's texture may come from
+    return inpaint(arrays["image"], _mask(arrays), options, job=job,
+                   **({} if area is None else {"sample_from": area}))
 
 
 OPERATIONS = {"stylize": _stylize, "inpaint": _inpaint, "stylize_frames": _stylize_frames}
