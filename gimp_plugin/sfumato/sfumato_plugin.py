@@ -111,6 +111,23 @@ def read_selection(image, drawable):
     return {"width": w, "height": h, "channels": 1, "dtype": dtype}, data
 
 
+def read_sample_from(image, drawable, channel):
+    """The "Sample from" channel over the layer's area, read as the selection is (as stored: Y u8/u16 or
+    float, the worker scales it), as (spec, bytes); (None, None) when none is chosen. A channel of
+    another image (the chooser lists every open image's) is refused: its pixels would not line up."""
+    if channel is None:
+        return None, None
+    if channel.get_image().get_id() != image.get_id():
+        raise client.WorkerError("The 'Sample from' channel \u201c%s\u201d belongs to another image. Choose a "
+                                 "channel of this image (Select > Save to Channel makes one from a "
+                                 "selection)." % channel.get_name())
+    _, ox, oy = drawable.get_offsets()
+    w, h = drawable.get_width(), drawable.get_height()
+    fmt, dtype = selection_format(image)
+    data = Strips(channel.get_buffer(), ox, oy, w, h, fmt, dtype, 1)  # outside the image: 0, not sampled
+    return {"width": w, "height": h, "channels": 1, "dtype": dtype}, b"".join(bytes(strip) for strip in data)
+
+
 def selection_format(image):
     """The selection as GIMP stores it (linear Y at the image's precision): read as is, no conversion.
     Asking for "Y float" from an 8-bit selection made babl search a conversion path in every new
@@ -376,7 +393,7 @@ def make_preview(name, image, layer, config):
             focus = (max(0, x1 - ox), max(0, y1 - oy), min(w, x2 - ox) - max(0, x1 - ox),
                      min(h, y2 - oy) - max(0, y1 - oy))
     return sfumato_preview.Preview(spec, data, mask, focus, lambda header, buffers: REQUESTS[name](
-        config, header, buffers), region_supported=name != FILL)
+        config, header, buffers, image, layer), region_supported=name != FILL)
 
 
 def success(procedure, layer):
@@ -405,14 +422,14 @@ def style_spec(config):
     return "%s:%.4g,%s:%.4g" % (style, 1.0 - mix, second, mix)
 
 
-def stylize_request(config, header, buffers):
+def stylize_request(config, header, buffers, *_):
     header["op"] = "stylize"
     header["options"] = {"style": style_spec(config), **_stylize_options(config)}
     spec = header["options"]["style"]
     return spec.replace("-", " ").title() if ":" not in spec else "Blend"
 
 
-def stylize_with_request(config, header, buffers):
+def stylize_with_request(config, header, buffers, *_):
     layer, gfile = config.get_property("style-layer"), config.get_property("style-file")
     if layer is None and gfile is None:
         raise client.WorkerError("Choose a style layer or a style image file.")
@@ -423,12 +440,16 @@ def stylize_with_request(config, header, buffers):
     return layer.get_name() if layer is not None else os.path.splitext(gfile.get_basename())[0]
 
 
-def fill_request(config, header, buffers):
+def fill_request(config, header, buffers, image, layer):
     if "mask" not in header:
         raise client.WorkerError("The selection is empty: select the area to fill first (e.g. with the "
                                  "Free Select tool around the object to remove).")
     header["op"] = "inpaint"
     header["options"] = {"model": config.get_property("model"), **schema_values(config, "inpaint")}
+    area_spec, area = read_sample_from(image, layer, config.get_property("sample-from"))
+    if area is not None:  # the worker checks it as the CLI does (its size, pixels outside the hole)
+        header["sample_from"], header["layout"] = area_spec, header["layout"] + ["sample_from"]
+        buffers.append(area)
     return "Filled"
 
 
@@ -506,7 +527,7 @@ def _run(procedure, run_mode, image, drawables, config):
         if mask is not None:
             header["mask"], header["layout"] = mask_spec, header["layout"] + ["mask"]
             buffers.append(mask)
-        label = REQUESTS[name](config, header, buffers)
+        label = REQUESTS[name](config, header, buffers, image, drawable)
         t_read = time.perf_counter() - t0
         Gimp.progress_init("Sfumato: %s" % ("filling" if name == FILL else "stylizing"))
         result, out = client.request(header, buffers, Gimp.progress_update, Gimp.progress_set_text,
@@ -619,6 +640,11 @@ def make_procedure(plugin, name):
         choice, default = config_choice("inpaint_models", "sfumato-inpaint")
         procedure.add_choice_argument("model", "_Model", "The fill model", choice, default, flags)
         add_schema_arguments(procedure, "inpaint", flags)
+        procedure.add_channel_argument("sample-from", "S_ample from (optional)",
+                                       "Where the fill may copy texture from, for large areas: a channel of this "
+                                       "image, white where copying is allowed (make one by selecting that part "
+                                       "and choosing Select > Save to Channel). Leave it empty to copy from "
+                                       "anywhere around the hole.", True, flags)
         procedure.add_choice_argument("output", "_Put result", "Where the result goes: a new layer above this "
                                       "one, or into this layer (undo with Ctrl+Z)", output_choice(), "new-layer",
                                       flags)

@@ -76,6 +76,19 @@ def _case(case, out):
         if key == "style-layer-from":
             style_image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(value))
             config.set_property("style-layer", style_image.get_layers()[0])
+        elif key in ("sample-from-rect", "sample-from-other-image"):
+            # as a user makes one: the area selected and saved with Select > Save to Channel, then the
+            # hole selected again (in another image of the same size, for the refusal)
+            owner = image
+            if key == "sample-from-other-image":
+                style_image = owner = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(case["image"]))
+            hole = Gimp.Selection.save(image)
+            owner.select_rectangle(Gimp.ChannelOps.REPLACE, *[float(v) for v in value.split(",")])
+            area = Gimp.Selection.save(owner)
+            area.set_name("sample area")
+            image.select_item(Gimp.ChannelOps.REPLACE, hole)
+            image.remove_channel(hole)
+            config.set_property("sample-from", area)
         elif key == "style-file":
             config.set_property("style-file", Gio.File.new_for_path(value))
         else:
