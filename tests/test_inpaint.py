@@ -351,8 +351,8 @@ def test_a_hole_thinner_than_a_large_one_keeps_the_networks_fill():
 
 
 def test_a_crop_larger_than_the_working_side_is_filled_in_seconds_with_texture():
-    """Above WORK_SIDE px PatchMatch runs on a shrunk crop and its fill is scaled back: still textured,
-    not a smooth blur."""
+    """Above WORK_SIDE px (or HOLE_BUDGET hole pixels) PatchMatch runs on a shrunk crop and its fill is
+    scaled back: still textured, not a smooth blur."""
     from sfumato.inpainting.exemplar import WORK_SIDE, complete
     rng = np.random.default_rng(1)
     h, w = 300, WORK_SIDE + 400
