@@ -32,8 +32,11 @@ class Option:
     help: str
     range: tuple | None = None  # (lowest, highest), both allowed
     gimp: str | None = None     # the GIMP procedure argument it is ("" = not offered in GIMP)
-    label: str = ""             # GIMP's dialog label (with its mnemonic)
+    # GIMP's dialog label, its mnemonic clear of the dialog's own buttons (_OK, _Cancel, _Reset; Save
+    # Settings and Load Saved Settings take S and L)
+    label: str = ""
     choices: tuple | None = None  # the values the CLI offers (an unknown device is refused where it is used)
+    tooltip: str = ""           # GIMP's tooltip: plain words with the range (the CLI's help is terser)
 
     @property
     def flag(self) -> str:
@@ -64,7 +67,7 @@ class Option:
         """What the GIMP plug-in needs (JSON)."""
         return {"name": self.name, "gimp": self.gimp, "type": self.type.__name__, "default": self.default,
                 "min": None if self.range is None else self.range[0], "max": None if self.range is None else self.range[1],
-                "label": self.label, "help": self.help}
+                "label": self.label, "help": self.help, "tooltip": self.tooltip}
 
 
 DEVICE = Option("device", str, DEFAULT_DEVICE, "where the networks run: auto = CUDA where it works, else the CPU",
@@ -73,11 +76,13 @@ DEVICE = Option("device", str, DEFAULT_DEVICE, "where the networks run: auto = C
 STYLIZE = (
     Option("style", str, None, "built-in style name or index, or a blend NAME:W,NAME:W (see `sfumato styles`)",
            None, ""),
-    Option("strength", float, 1.0, "0 = original, 1 = full style", (0.0, 1.0), "strength", "S_trength"),
+    Option("strength", float, 1.0, "0 = original, 1 = full style", (0.0, 1.0), "strength", "Style stre_ngth",
+           tooltip="How much of the style to apply: 0 keeps the original, 1 is the full style (0 to 1)."),
     Option("preserve_colors", bool, False, "stylized luminance, original colours", None, "preserve-colors",
-           "_Keep original colours"),
+           "_Keep original colours", tooltip="Paint the strokes in the picture's own colours instead of the style's."),
     Option("scale", float, 1.0, "texture size: >1 bigger brush strokes, <1 finer", (0.25, 8.0), "texture-scale",
-           "Texture _scale"),
+           "Brush stroke si_ze", tooltip="Size of the brush strokes and texture: 1 as the style was made, 2 twice "
+           "as big, 0.5 half as big (0.25 to 8)."),
     Option("tile", int, 768, "tile size for large images (network pixels, a multiple of 4); bounds memory",
            (128, 16384), ""),
     DEVICE,
@@ -89,14 +94,18 @@ INPAINT = (
     # default: a hole as selected keeps every known pixel beside it, which is most of what a scratch or
     # a lasso that already overshoots is filled from. Thin regions grow less (core/inpainting/regions.py).
     Option("grow", int, 0, "px at most the hole is enlarged before filling, less for thin regions; catches the "
-           "halo a tight selection leaves", (0, 200), "grow", "_Grow (px)"),
+           "halo a tight selection leaves", (0, 200), "grow", "_Grow selection (px)",
+           tooltip="Enlarge the area to fill by up to this many pixels, to cover a halo a tight selection leaves "
+           "around the object (0 to 200 px; thin areas grow less)."),
     Option("feather", int, 4, "px of soft edge when pasting back over the grown band", (0, 200), "feather",
-           "_Feather (px)"),
+           "_Feather edge (px)", tooltip="Width of the soft edge where the fill meets the picture, inside the grown "
+           "area (0 to 200 px; no effect when Grow is 0)."),
     # on by default: a large hole filled by the network alone is a smooth blur that never reads as a
     # photo; thin holes (scratches, blobs) keep the network's fill whatever this is (exemplar.LARGE_HOLE)
     Option("detail", float, 1.0, "0..1: texture for large holes, copied from patches of the surroundings "
            "(PatchMatch); 0 = the network's smooth fill; thin holes are left as filled", (0.0, 1.0), "detail",
-           "_Detail"),
+           "Texture _detail", tooltip="For large areas: texture copied from the surroundings instead of a smooth "
+           "fill (0 = smooth fill only, 1 = full texture)."),
     DEVICE,
 )
 

@@ -558,7 +558,7 @@ def schema(operation):
 
 def add_schema_arguments(procedure, operation, flags):
     for o in schema(operation):
-        label, doc = GIMP_TEXT.get(o["gimp"], (o["label"], o["help"][:1].upper() + o["help"][1:]))
+        label, doc = o["label"], o.get("tooltip") or o["help"][:1].upper() + o["help"][1:]
         if o["type"] == "bool":
             procedure.add_boolean_argument(o["gimp"], label, doc, o["default"], flags)
         elif o["type"] == "int":
@@ -594,24 +594,6 @@ def output_choice():
     choice.add("in-place", 1, "In place (undoable)", "")
     return choice
 
-
-# GIMP's dialog labels and tooltips for the schema's options (core/options.py): plain words with the
-# range, mnemonics clear of the dialog's own buttons (_OK, _Cancel, _Reset, _Help; Save Settings and
-# Load Saved Settings take S and L)
-GIMP_TEXT = {
-    "strength": ("Style stre_ngth", "How much of the style to apply: 0 keeps the original, 1 is the full style "
-                 "(0 to 1)."),
-    "preserve-colors": ("_Keep original colours", "Paint the strokes in the picture's own colours instead of "
-                        "the style's."),
-    "texture-scale": ("Brush stroke si_ze", "Size of the brush strokes and texture: 1 as the style was made, "
-                      "2 twice as big, 0.5 half as big (0.25 to 8)."),
-    "grow": ("_Grow selection (px)", "Enlarge the area to fill by up to this many pixels, to cover a halo a "
-             "tight selection leaves around the object (0 to 200 px; thin areas grow less)."),
-    "feather": ("_Feather edge (px)", "Width of the soft edge where the fill meets the picture, inside the "
-                "grown area (0 to 200 px; no effect when Grow is 0)."),
-    "detail": ("Texture _detail", "For large areas: add texture copied from the surroundings over the smooth "
-               "fill (0 = smooth fill only, 1 = full texture)."),
-}
 
 MENU = "<Image>/Filters/Sfumato"
 NO_STYLE = "none"  # Mix with: no second style
