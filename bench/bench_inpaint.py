@@ -5,7 +5,7 @@
 
 Photos: the held-out photos (`python -m sfumato.export prepare inpaint-data` puts every 10th photo there; the
 model never trains on them; never Kodak). Two mask families: `train`, drawn by the training generator
-(export.train_inpaint.random_mask), and `unseen`, drawn by bench/eval_masks.py, which no training code
+(export.inpaint_masks.random_mask), and `unseen`, drawn by bench/eval_masks.py, which no training code
 imports (thin scratches, irregular blobs, a 25% box, real object outlines, grown by a lasso's
 overshoot). Two resolutions: 384 px long side, and the photo's own size ("full", >= 768 px).
 Holes are greyed out before any method sees them; only hole pixels are scored: PSNR, SSIM, the
@@ -204,7 +204,7 @@ def load_photos(folder: Path, size: str, limit: int) -> list[tuple[str, np.ndarr
 def draw_mask(family: str, kind: str, h: int, w: int, rng: random.Random) -> np.ndarray:
     if family == "unseen":
         return unseen_mask(h, w, rng, kind)
-    from sfumato.export.train_inpaint import random_mask
+    from sfumato.export.inpaint_masks import random_mask
     side = max(h, w)
     return np.asarray(Image.fromarray(random_mask(side, rng, kind)).crop((0, 0, w, h)))
 

@@ -1,6 +1,6 @@
 """Hole masks for evaluation that the inpainting model never trains on.
 
-Training draws its masks from sfumato.export.train_inpaint.random_mask; nothing under export/ imports this
+Training draws its masks from sfumato.export.inpaint_masks.random_mask; nothing under export/ imports this
 module, so a model cannot be tuned to these shapes. Four kinds, the ones GIMP users make, each drawn
 at the photo's own size and then grown by 4 px per 768 px of long side, the way a lasso overshoots:
 - strokes: thin scratches (~3%): smooth random curves 0.5-1.2% of the long side wide (LaMa's "thin");

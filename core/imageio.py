@@ -445,8 +445,8 @@ def mask_from_array(arr: np.ndarray) -> np.ndarray:
     return to_float(arr[:, :, 0] if arr.shape[2] < 3 else arr[:, :, :3].mean(axis=2).astype(arr.dtype))
 
 
-# PNG is written by png.py (lossless, deflated on every core: 2.5x Pillow's fastest setting on a
-# 12 MP photo, for a file ~5% larger); the other formats by Pillow
+# PNG is written by png.py (lossless, deflated on every core: faster than Pillow's fastest setting
+# for a slightly larger file); the other formats by Pillow
 SAVE_OPTIONS = {"JPEG": {"quality": 95}, "MPO": {"quality": 95}, "WEBP": {"quality": 95}}
 
 
@@ -505,7 +505,7 @@ def _png_ready(arr: np.ndarray, name: str) -> np.ndarray:
 
 
 # Output formats told apart without Pillow's full plugin registry: Image.registered_extensions() imports
-# every plugin Pillow has, 67 ms the first time in a process, more than writing a 1024 px PNG takes
+# every plugin Pillow has the first time in a process, which costs more than writing a 1024 px PNG
 FAST_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 

@@ -30,7 +30,6 @@ from sfumato import atomic
 from . import source
 from .inpaint_data import DATA, Batches, list_photos
 from .inpaint_discriminator import Discriminator, augment, hole_at
-from .inpaint_masks import random_mask  # noqa: F401 - still importable from here for bench/bench_inpaint.py and tests
 from .nets.efficientnet_lite import EfficientNetLite0Features
 from .nets.inpaint_net import InpaintNet
 

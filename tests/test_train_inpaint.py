@@ -9,7 +9,7 @@ from PIL import Image
 pytestmark = pytest.mark.torch
 import torch  # noqa: E402  (the export extra; a missing torch must fail, not skip)
 
-from sfumato.export import train_inpaint  # noqa: E402
+from sfumato.export import inpaint_masks, train_inpaint  # noqa: E402
 from sfumato.export.prepare_data import NOT_A_PHOTO, held_out, opaque_rgb  # noqa: E402
 
 
@@ -17,7 +17,7 @@ from sfumato.export.prepare_data import NOT_A_PHOTO, held_out, opaque_rgb  # noq
                                         ("object", 0.05, 0.35), ("thick", 0.08, 0.4)])
 def test_masks_of_each_kind_cover_what_users_draw(kind, lo, hi):
     rng = random.Random(0)
-    areas = [train_inpaint.random_mask(160, rng, kind).mean() for _ in range(50)]
+    areas = [inpaint_masks.random_mask(160, rng, kind).mean() for _ in range(50)]
     assert lo < np.median(areas) < hi
 
 
@@ -164,7 +164,7 @@ def test_a_stop_signal_ends_training_with_a_checkpoint(tmp_path, monkeypatch):
 
 def test_about_half_the_training_masks_are_large():
     rng = random.Random(0)
-    areas = np.array([train_inpaint.random_mask(160, rng).mean() for _ in range(400)])
+    areas = np.array([inpaint_masks.random_mask(160, rng).mean() for _ in range(400)])
     assert 0.4 < (areas > 0.1).mean() < 0.65  # box, thick strokes, silhouettes
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..options import DEFAULT_DEVICE
 from ..pixels import from_float, resize, split_channels, to_float
 from .pipeline import StylizeOptions, stylize
 from .styles import style_table
 
 
-def contact_sheet(photo: np.ndarray, device: str = "auto", tile: int = 256, columns: int = 6) -> np.ndarray:
+def contact_sheet(photo: np.ndarray, device: str = DEFAULT_DEVICE, tile: int = 256, columns: int = 6) -> np.ndarray:
     colour = to_float(split_channels(photo)[0])
     h, w = colour.shape[:2]
     f = tile / max(h, w)

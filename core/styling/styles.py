@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..errors import SfumatoError
+from ..options import DEFAULT_DEVICE
 from ..runtime import manifest, sessions
 from ..runtime.job import Job
 
@@ -65,7 +66,7 @@ def parse_style(spec: str) -> tuple[str, np.ndarray]:
     return model, weights / weights.sum()
 
 
-def style_vector(style_image: np.ndarray, device: str = "auto", job: Job | None = None) -> np.ndarray:
+def style_vector(style_image: np.ndarray, device: str = DEFAULT_DEVICE, job: Job | None = None) -> np.ndarray:
     """Any picture -> the arbitrary network's 100-d style vector (centre square at 256 px, as trained)."""
     import numpy as np
 
