@@ -2,6 +2,7 @@
 SfumatoError naming the file and the problem; writes go to a temporary name and are renamed."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import logging
@@ -45,35 +46,16 @@ def decode_image(data: bytes, what: str = "image") -> np.ndarray:
     return _decode(io.BytesIO(data), len(data), what)
 
 
-def _decode(source, nbytes: int, label: str, meta: dict | None = None) -> np.ndarray:
+@contextlib.contextmanager
+def _decoding(label: str, redo: str):
+    """One error line for whatever reading a file raises: a decoder's own warnings (odd EXIF, TIFF
+    tags) are silenced, a decompression bomb, a lack of memory or a damaged file each named, with
+    `redo` as the way out."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # decoder chatter (odd EXIF, TIFF tags): the error line says what counts
+            warnings.simplefilter("ignore")  # decoder chatter: the error line says what counts
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            if _head(source, 4) in TIFF_MAGIC:
-                _quiet_libtiff()
-            precise = _decode_tiff_precise(source, nbytes, label, meta)  # float / 16-bit colour TIFF
-            if precise is not None:
-                return check_pixels(precise, label)
-            with Image.open(source) as img:
-                w, h = img.size
-                if w * h > MAX_PIXELS:
-                    raise SfumatoError(f"{label} is {w}x{h}, over the {MAX_PIXELS // 1_000_000} MP limit; "
-                                       "downscale it first")
-                if w * h > BOMB_MIN_PIXELS and w * h > BOMB_RATIO * nbytes:
-                    raise SfumatoError(f"{label} declares {w}x{h} pixels in {nbytes} bytes "
-                                       "(a decompression bomb?); re-export it as PNG or JPEG")
-                _refuse_frames(img, label)
-                if img.format == "PNG" and _png_colour16(source):  # Pillow would cut these to 8 bits
-                    arr = orient(_decode_png16(source), img.getexif().get(ORIENTATION, 1))
-                    if meta is not None:
-                        meta.update(_metadata(img))
-                    return check_pixels(arr, label)
-                img.load()
-                if meta is not None:  # after the decode: reading a PNG's EXIF loads it, and would hide its errors
-                    meta.update(_metadata(img))
-                ImageOps.exif_transpose(img, in_place=True)
-                arr = _to_array(img)
+            yield
     except SfumatoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -83,7 +65,35 @@ def _decode(source, nbytes: int, label: str, meta: dict | None = None) -> np.nda
         raise SfumatoError(f"{label} is too large to decode in the memory available") from None
     except Exception as exc:  # noqa: BLE001 - a damaged file can break a decoder in any way (TypeError, IndexError...)
         reason = "is truncated" if "truncated" in str(exc) else f"is not a readable image ({exc})"
-        raise SfumatoError(f"{label} {reason}; re-export it as PNG or JPEG") from None
+        raise SfumatoError(f"{label} {reason}; {redo}") from None
+
+
+def _decode(source, nbytes: int, label: str, meta: dict | None = None) -> np.ndarray:
+    with _decoding(label, "re-export it as PNG or JPEG"):
+        if _head(source, 4) in TIFF_MAGIC:
+            _quiet_libtiff()
+        precise = _decode_tiff_precise(source, nbytes, label, meta)  # float / 16-bit colour TIFF
+        if precise is not None:
+            return check_pixels(precise, label)
+        with Image.open(source) as img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise SfumatoError(f"{label} is {w}x{h}, over the {MAX_PIXELS // 1_000_000} MP limit; "
+                                   "downscale it first")
+            if w * h > BOMB_MIN_PIXELS and w * h > BOMB_RATIO * nbytes:
+                raise SfumatoError(f"{label} declares {w}x{h} pixels in {nbytes} bytes "
+                                   "(a decompression bomb?); re-export it as PNG or JPEG")
+            _refuse_frames(img, label)
+            if img.format == "PNG" and _png_colour16(source):  # Pillow would cut these to 8 bits
+                arr = orient(_decode_png16(source), img.getexif().get(ORIENTATION, 1))
+                if meta is not None:
+                    meta.update(_metadata(img))
+                return check_pixels(arr, label)
+            img.load()
+            if meta is not None:  # after the decode: reading a PNG's EXIF loads it, and would hide its errors
+                meta.update(_metadata(img))
+            ImageOps.exif_transpose(img, in_place=True)
+            arr = _to_array(img)
     return check_pixels(arr, label)
 
 
@@ -158,40 +168,27 @@ def read_frames(path: str | os.PathLike, what: str = "image", meta: dict | None 
     if not path.exists():
         raise SfumatoError(f"{what} not found: {path}")
     frames, durations = [], []
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                w, h = img.size
-                n = _frames(img)
-                if w * h * n > MAX_PIXELS:
-                    raise SfumatoError(f"{label} holds {n} frames of {w}x{h}, over the "
-                                       f"{MAX_PIXELS // 1_000_000} MP limit in all; shorten or downscale it first")
-                check_size(w, h, label)
-                info = {"loop": img.info.get("loop", 0), "format": img.format}
-                for i in range(getattr(img, "n_frames", 1)):
-                    img.seek(i)
-                    if img.size != (w, h):
-                        continue  # a TIFF's thumbnail page
-                    if img.mode.startswith(("I", "F")):
-                        raise SfumatoError(f"{label} is a multi-page file of 16-bit or float pages; export the "
-                                           "pages as separate images and run them as a folder")
-                    frames.append(np.asarray(img.convert("RGBA")))
-                    durations.append(int(img.info.get("duration", 100) or 100))
-                if meta is not None:  # after every frame decoded (see _decode)
-                    img.seek(0)
-                    meta.update(_metadata(img))
-    except SfumatoError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise SfumatoError(f"{label} declares a size over the {MAX_PIXELS // 1_000_000} MP limit "
-                           "(a decompression bomb?); downscale it first") from None
-    except MemoryError:
-        raise SfumatoError(f"{label} is too large to decode in the memory available") from None
-    except Exception as exc:  # noqa: BLE001 - a damaged file can break a decoder in any way
-        reason = "is truncated" if "truncated" in str(exc) else f"is not a readable image ({exc})"
-        raise SfumatoError(f"{label} {reason}; re-export it") from None
+    with _decoding(label, "re-export it"):
+        with Image.open(path) as img:
+            w, h = img.size
+            n = _frames(img)
+            if w * h * n > MAX_PIXELS:
+                raise SfumatoError(f"{label} holds {n} frames of {w}x{h}, over the "
+                                   f"{MAX_PIXELS // 1_000_000} MP limit in all; shorten or downscale it first")
+            check_size(w, h, label)
+            info = {"loop": img.info.get("loop", 0), "format": img.format}
+            for i in range(getattr(img, "n_frames", 1)):
+                img.seek(i)
+                if img.size != (w, h):
+                    continue  # a TIFF's thumbnail page
+                if img.mode.startswith(("I", "F")):
+                    raise SfumatoError(f"{label} is a multi-page file of 16-bit or float pages; export the "
+                                       "pages as separate images and run them as a folder")
+                frames.append(np.asarray(img.convert("RGBA")))
+                durations.append(int(img.info.get("duration", 100) or 100))
+            if meta is not None:  # after every frame decoded (see _decode)
+                img.seek(0)
+                meta.update(_metadata(img))
     if all((f[:, :, 3] == 255).all() for f in frames):
         frames = [np.ascontiguousarray(f[:, :, :3]) for f in frames]
     info["duration"] = durations
