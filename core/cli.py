@@ -142,23 +142,24 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--verify", action="store_true", help="re-hash every model file against the manifest")
     msub = m.add_subparsers(dest="models_action")
     add = msub.add_parser("add", help="register an inpainting ONNX model you already have")
-    add.add_argument("file", type=Path)
-    add.add_argument("--convention", choices=["lama", "migan"], required=True)
+    add.add_argument("file", type=Path, help="the .onnx file")
+    add.add_argument("--convention", choices=["lama", "migan"], required=True,
+                     help="whose export it is: its inputs' names, range and padding")
     add.add_argument("--name", help="model name (default: the file's name)")
-    add.add_argument("--licence", default="unknown (user supplied)")
+    add.add_argument("--licence", default="unknown (user supplied)", help="the model's licence, shown by `sfumato models`")
 
     sub.add_parser("doctor", help="versions, providers, and whether CUDA really works")
 
     sv = sub.add_parser("serve", help="serve the models over HTTP on Ray Serve, for many users (needs sfumato[serve])")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    sv.add_argument("--port", type=int, default=8765)
+    sv.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
     sv.add_argument("--token-file", type=Path,
                     help="file holding the token clients must send (required off loopback; default on loopback: "
                          "one made once in the user folder)")
     _schema_argument(sv, DEVICE)
     sv.add_argument("--replicas", type=int, default=1,
                     help="copies of the models serving at once (default 1: the fastest for one user; for many "
-                         "users on a small CPU box, 2 with --threads 1 each: see the README)")
+                         "users on a small CPU box, 2 with --threads 1 each: see docs/server.md)")
     sv.add_argument("--threads", type=int, default=0, help="onnxruntime threads per replica (default: all cores)")
     sv.add_argument("--gpus-per-replica", type=float, default=0.0,
                     help="fraction of a GPU each replica reserves (default with --device cuda: 1/replicas)")
@@ -171,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"request size limit in MB (default {SERVER_MAX_BODY_MB})")
 
     gp = sub.add_parser("gimp", help="install, remove or check the GIMP 3 plug-in")
-    gp.add_argument("action", choices=["install", "uninstall", "status"])
+    gp.add_argument("action", choices=["install", "uninstall", "status"],
+                    help="install: copy the plug-in into GIMP 3's profiles; uninstall: remove it; status: where it is")
     gp.add_argument("--gimp-dir", type=Path, help="a GIMP 3 profile folder (default: every one found)")
     gp.add_argument("--server", metavar="URL", help="install: send the plug-in's jobs to this `sfumato serve` "
                                                     "instead of a local worker")
