@@ -35,12 +35,7 @@ def available() -> str | None:
 
 
 def require() -> None:
-    import pytest
-    why = available()
-    if why:
-        if os.environ.get("SFUMATO_REQUIRE_GIMP"):
-            pytest.fail(f"the GIMP GUI is required but unavailable: {why}")
-        pytest.skip(why)
+    harness.require(available, "the GIMP GUI is")
 
 
 def free_display(first: int = 83) -> str:

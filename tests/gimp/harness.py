@@ -26,13 +26,14 @@ def available() -> str | None:
     return None
 
 
-def require() -> None:
-    """Skip the calling test where the real GIMP cannot run; fail instead under SFUMATO_REQUIRE_GIMP (CI)."""
+def require(check=None, what: str = "real GIMP") -> None:
+    """Skip the calling test where the real GIMP cannot run (`check`, default available(), says why);
+    fail instead under SFUMATO_REQUIRE_GIMP (CI)."""
     import pytest
-    why = available()
+    why = (check or available)()
     if why:
         if os.environ.get("SFUMATO_REQUIRE_GIMP"):
-            pytest.fail(f"real GIMP required but unavailable: {why}")
+            pytest.fail(f"{what} required but unavailable: {why}")
         pytest.skip(why)
 
 

@@ -35,8 +35,9 @@ def test_a_region_equals_that_region_of_the_whole_result(photo, options):
             assert np.array_equal(part, whole[y:y + h, x:x + w]), (options, (x, y, w, h), m is None)
 
 
-def test_a_region_runs_only_the_tiles_that_reach_it(photo, monkeypatch):
-    """Fewer network runs than the whole (otherwise a preview would cost a whole stylize)."""
+@pytest.fixture
+def network_runs(monkeypatch) -> list:
+    """One entry per run of the style network while the test lasts."""
     from sfumato.styling import adapter
     runs = []
     real = adapter.NormStatsAdapter.run
@@ -45,6 +46,12 @@ def test_a_region_runs_only_the_tiles_that_reach_it(photo, monkeypatch):
         runs.append(1)
         return real(self, *a, **k)
     monkeypatch.setattr(adapter.NormStatsAdapter, "run", counting)
+    return runs
+
+
+def test_a_region_runs_only_the_tiles_that_reach_it(photo, network_runs):
+    """Fewer network runs than the whole (otherwise a preview would cost a whole stylize)."""
+    runs = network_runs
     o = StylizeOptions(style="starry-blue", scale=1.5, tile=128)
     stylize(photo, o)
     whole = len(runs)
@@ -53,17 +60,10 @@ def test_a_region_runs_only_the_tiles_that_reach_it(photo, monkeypatch):
     assert 1 < len(runs) <= whole // 3, (len(runs), whole)
 
 
-def test_a_strength_change_needs_no_new_network_run(photo, monkeypatch):
+def test_a_strength_change_needs_no_new_network_run(photo, network_runs):
     """The worker keeps the network's answers for previews: the next preview at another strength or
     with the colours kept is only the blending, and still equals the final result there."""
-    from sfumato.styling import adapter
-    runs = []
-    real = adapter.NormStatsAdapter.run
-
-    def counting(self, *a, **k):
-        runs.append(1)
-        return real(self, *a, **k)
-    monkeypatch.setattr(adapter.NormStatsAdapter, "run", counting)
+    runs = network_runs
     region = (100, 50, 320, 320)
     stylize_region(photo, StylizeOptions(style="crimson", tile=256, scale=1.25), region)
     assert runs
